@@ -1,0 +1,33 @@
+"""Self-checks for the exercises: ``check``, ``hint`` and ``progress``.
+
+In an exercise notebook::
+
+    from dlcourse_utils.checks import check, hint
+    check("1.2", sigmoid)   # ✅ passed, or a specific reason it is not right yet
+    hint("1.2")             # the next hint on the ladder
+
+Chapter graders are registered in ``chNN.py`` modules with :func:`exercise`.
+"""
+from .core import (
+    HOME_ENV,
+    STRICT_ENV,
+    CheckFailed,
+    Exercise,
+    Result,
+    all_exercises,
+    call,
+    check,
+    exercise,
+    expect_array,
+    expect_scalar,
+    get_exercise,
+    grade,
+    hint,
+    progress,
+)
+
+__all__ = [
+    "HOME_ENV", "STRICT_ENV", "CheckFailed", "Exercise", "Result", "all_exercises", "call",
+    "check", "exercise", "expect_array", "expect_scalar", "get_exercise", "grade", "hint",
+    "progress",
+]

@@ -1,0 +1,384 @@
+"""The self-grading engine behind every exercise notebook.
+
+A learner writes a function in an exercise cell and runs ``check("1.2", sigmoid)``
+in the cell below. The engine calls the chapter's grader for that exercise, which
+calls the learner's code on test inputs and compares the answers with reference
+values. The learner sees one line: passed, or a specific reason (wrong shape,
+wrong dtype, wrong value with expected and actual, an exception with the line it
+came from). The kernel never crashes: every error is caught and reported.
+
+Graders live in ``dlcourse_utils/checks/chNN.py``, one module per chapter, and are
+registered with the :func:`exercise` decorator. They use :func:`call` to run
+learner code and the ``expect_*`` helpers to compare results; each raises
+:class:`CheckFailed` with a message written for the learner.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import importlib
+import json
+import os
+import pkgutil
+import tempfile
+import traceback
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+#: Set to ``1`` to make a failing :func:`check` raise (used by the test suite and CI).
+STRICT_ENV = "DLCOURSE_CHECKS_STRICT"
+#: Folder holding the learner's progress record (default ``~/.dlcourse``).
+HOME_ENV = "DLCOURSE_HOME"
+
+
+class CheckFailed(AssertionError):
+    """A learner's answer is wrong; the message says why, in the learner's terms."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One registered exercise: its id (``"1.2"``), title, grader and hint ladder."""
+
+    id: str
+    title: str
+    grader: Callable[[Any], None]
+    hints: tuple[str, ...]
+
+    @property
+    def chapter(self) -> int:
+        return int(self.id.split(".")[0])
+
+
+@dataclass(frozen=True)
+class Result:
+    """The verdict of one check. ``str(result)`` is what the learner reads."""
+
+    exercise_id: str
+    title: str
+    passed: bool
+    message: str = ""
+
+    def __str__(self) -> str:
+        head = f"Exercise {self.exercise_id} ({self.title})"
+        if self.passed:
+            return f"✅ {head}: passed."
+        return (
+            f"❌ {head}: {self.message}\n"
+            f"   Stuck? Run hint({self.exercise_id!r}) for a hint."
+        )
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+_REGISTRY: dict[str, Exercise] = {}
+_HINTS_SHOWN: dict[str, int] = {}
+
+
+# --------------------------------------------------------------------------- registry
+def exercise(exercise_id: str, title: str, hints: Iterable[str]) -> Callable:
+    """Register the decorated function as the grader of ``exercise_id``.
+
+    The grader takes the learner's answer and returns nothing when it is right;
+    otherwise it raises :class:`CheckFailed`. At least two hints are required.
+    """
+    hints = tuple(hints)
+    if len(hints) < 2:
+        raise ValueError(f"exercise {exercise_id} needs at least two hints")
+
+    def register(grader: Callable[[Any], None]) -> Callable[[Any], None]:
+        _REGISTRY[_normalise(exercise_id)] = Exercise(
+            _normalise(exercise_id), title, grader, hints
+        )
+        return grader
+
+    return register
+
+
+def _normalise(exercise_id: str) -> str:
+    try:
+        chapter, number = str(exercise_id).strip().split(".")
+        return f"{int(chapter)}.{int(number)}"
+    except ValueError:
+        raise ValueError(
+            f"{exercise_id!r} is not an exercise id: ids look like '1.2' "
+            "(chapter 1, exercise 2), as written in the check cell."
+        ) from None
+
+
+def _chapter_modules() -> list[str]:
+    package = Path(__file__).parent
+    return sorted(m.name for m in pkgutil.iter_modules([str(package)]) if m.name.startswith("ch"))
+
+
+def _load_chapter(chapter: int) -> None:
+    name = f"ch{chapter:02d}"
+    if name in _chapter_modules():
+        importlib.import_module(f"{__package__}.{name}")
+
+
+def get_exercise(exercise_id: str) -> Exercise:
+    """Return the registered :class:`Exercise` for an id such as ``"1.2"``."""
+    key = _normalise(exercise_id)
+    _load_chapter(int(key.split(".")[0]))
+    if key not in _REGISTRY:
+        known = sorted((e for e in _REGISTRY if e.split(".")[0] == key.split(".")[0]), key=_sort_key)
+        listing = ", ".join(known) if known else "none"
+        raise ValueError(f"There is no exercise {key}. Exercises of this chapter: {listing}.")
+    return _REGISTRY[key]
+
+
+def all_exercises() -> list[Exercise]:
+    """Every exercise of every chapter, in order."""
+    for name in _chapter_modules():
+        importlib.import_module(f"{__package__}.{name}")
+    return [_REGISTRY[k] for k in sorted(_REGISTRY, key=_sort_key)]
+
+
+def _sort_key(exercise_id: str) -> tuple[int, int]:
+    chapter, number = exercise_id.split(".")
+    return int(chapter), int(number)
+
+
+# --------------------------------------------------------------------------- grading
+def grade(exercise_id: str, answer: Any) -> Result:
+    """Grade ``answer`` silently and return the :class:`Result` (used by tests)."""
+    ex = get_exercise(exercise_id)
+    try:
+        ex.grader(answer)
+    except CheckFailed as failure:
+        return Result(ex.id, ex.title, False, str(failure))
+    except Exception as error:  # a grader tripping over a malformed answer
+        return Result(
+            ex.id, ex.title, False,
+            f"could not grade this answer ({type(error).__name__}: {error}). "
+            "Check that you passed the object the exercise asks for.",
+        )
+    return Result(ex.id, ex.title, True)
+
+
+def check(exercise_id: str, answer: Any) -> None:
+    """Grade an exercise in place and print the verdict.
+
+    Parameters
+    ----------
+    exercise_id : str
+        The id printed in the exercise, e.g. ``"1.2"``.
+    answer : object
+        What the exercise asks for: usually the function you wrote.
+    """
+    result = grade(exercise_id, answer)
+    print(result)
+    if result.passed:
+        _record_pass(result.exercise_id)
+    elif os.environ.get(STRICT_ENV, "") not in ("", "0"):
+        raise CheckFailed(str(result))
+
+
+def hint(exercise_id: str, level: int | None = None) -> None:
+    """Print the next hint for an exercise (or hint number ``level``).
+
+    Hints go from a gentle nudge to nearly the answer; each call shows the next.
+    """
+    ex = get_exercise(exercise_id)
+    if level is None:
+        level = _HINTS_SHOWN.get(ex.id, 0) + 1
+    if level > len(ex.hints):
+        print(
+            f"No more hints for exercise {ex.id} ({ex.title}): you have seen all "
+            f"{len(ex.hints)}. The worked answer is in the chapter's solutions notebook."
+        )
+        return
+    if level < 1:
+        raise ValueError("hint levels start at 1")
+    _HINTS_SHOWN[ex.id] = max(level, _HINTS_SHOWN.get(ex.id, 0))
+    print(f"💡 Hint {level} of {len(ex.hints)} for exercise {ex.id} ({ex.title}): {ex.hints[level - 1]}")
+
+
+# --------------------------------------------------------------------------- progress
+def _progress_path() -> Path:
+    home = os.environ.get(HOME_ENV) or str(Path.home() / ".dlcourse")
+    return Path(home) / "progress.json"
+
+
+def _read_progress() -> dict[str, str]:
+    path = _progress_path()
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        passed = data["passed"]
+        if not isinstance(passed, dict):
+            raise ValueError("'passed' is not a mapping")
+        return {str(k): str(v) for k, v in passed.items()}
+    except (ValueError, KeyError, TypeError) as error:
+        backup = path.with_suffix(".json.corrupt")
+        os.replace(path, backup)
+        warnings.warn(
+            f"Your progress record {path} was unreadable ({error}); it was moved to "
+            f"{backup} and a new record was started.",
+            stacklevel=3,
+        )
+        return {}
+
+
+def _record_pass(exercise_id: str) -> None:
+    try:
+        passed = _read_progress()
+        passed.setdefault(exercise_id, _dt.datetime.now().isoformat(timespec="seconds"))
+        path = _progress_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".progress-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"passed": passed}, handle, indent=1, sort_keys=True)
+        os.replace(tmp, path)  # atomic: a crash never leaves half a record
+    except OSError as error:  # a read-only home must not break the exercise
+        warnings.warn(f"Could not save your progress ({error}).", stacklevel=3)
+
+
+def progress(chapter: int | None = None) -> dict[int, dict[str, list[str]]]:
+    """Print which exercises you have passed, chapter by chapter.
+
+    Returns ``{chapter: {"done": [...], "todo": [...]}}``.
+    """
+    passed = _read_progress()
+    table: dict[int, dict[str, list[str]]] = {}
+    for ex in all_exercises():
+        if chapter is not None and ex.chapter != chapter:
+            continue
+        row = table.setdefault(ex.chapter, {"done": [], "todo": []})
+        row["done" if ex.id in passed else "todo"].append(ex.id)
+    for number, row in table.items():
+        total = len(row["done"]) + len(row["todo"])
+        bar = "■" * len(row["done"]) + "□" * len(row["todo"])
+        todo = f" — still to do: {', '.join(row['todo'])}" if row["todo"] else " — complete 🎉"
+        print(f"Chapter {number:>2}: {bar} {len(row['done'])}/{total}{todo}")
+    return table
+
+
+# --------------------------------------------------------------------------- helpers for graders
+def _short(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return np.array2string(value, precision=4, threshold=8, edgeitems=2, separator=", ")
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _learner_line(error: BaseException) -> str:
+    """Where in the learner's own cell the exception came from, if we can tell."""
+    frames = traceback.extract_tb(error.__traceback__)
+    here = str(Path(__file__).parent)
+    own = [f for f in frames if not f.filename.startswith(here) and "site-packages" not in f.filename]
+    if not own:
+        return ""
+    frame = own[-1]
+    code = f": {frame.line.strip()}" if frame.line else ""
+    return f" (in {frame.name}, line {frame.lineno}{code})"
+
+
+def call(fn: Any, *args: Any, name: str | None = None, allow_mutation: bool = False, **kwargs: Any) -> Any:
+    """Call the learner's ``fn`` and turn any problem into a :class:`CheckFailed`.
+
+    Arguments are deep-copied, so learner code cannot corrupt the grader's data;
+    unless ``allow_mutation``, changing an argument in place is reported as a bug.
+    """
+    label = name or getattr(fn, "__name__", "your function")
+    if not callable(fn):
+        raise CheckFailed(
+            f"expected a function, got {type(fn).__name__}. Pass the function itself "
+            f"(no parentheses), e.g. check('…', {label})."
+        )
+    shown = ", ".join([*(_short(a) for a in args), *(f"{k}={_short(v)}" for k, v in kwargs.items())])
+    copies = copy.deepcopy(args), copy.deepcopy(kwargs)
+    try:
+        out = fn(*copies[0], **copies[1])
+    except NotImplementedError:
+        raise CheckFailed(
+            f"{label} is not written yet: replace `raise NotImplementedError` with your code."
+        ) from None
+    except Exception as error:
+        raise CheckFailed(
+            f"calling {label}({shown}) raised {type(error).__name__}: {error}{_learner_line(error)}"
+        ) from None
+    if not allow_mutation:
+        for position, (before, after) in enumerate(zip(args, copies[0])):
+            if isinstance(before, np.ndarray) and not np.array_equal(before, after, equal_nan=True):
+                raise CheckFailed(
+                    f"{label} changed its argument number {position + 1} in place "
+                    "(e.g. `w -= ...`). Compute a new array instead (`w = w - ...`)."
+                )
+    return out
+
+
+def expect_array(
+    got: Any,
+    expected: Any,
+    *,
+    name: str,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    float_dtype: bool = True,
+) -> np.ndarray:
+    """Compare an array answer with the reference: type, shape, dtype, finiteness, values."""
+    if got is None:
+        raise CheckFailed(f"{name} is None: did you forget a `return` statement?")
+    expected = np.asarray(expected)
+    try:
+        arr = np.asarray(got)
+    except Exception:
+        raise CheckFailed(f"{name} should be a NumPy array, got {type(got).__name__}.") from None
+    if arr.dtype == object:
+        raise CheckFailed(f"{name} should be a numeric array, got {type(got).__name__} of mixed objects.")
+    if arr.shape != expected.shape:
+        hint_text = ""
+        if arr.size == expected.size:
+            hint_text = " The numbers may be right but laid out wrongly: check transposes and reshapes."
+        elif arr.ndim != expected.ndim:
+            hint_text = " A missing or extra axis often comes from broadcasting or a forgotten sum."
+        raise CheckFailed(f"{name} has shape {arr.shape}, expected {expected.shape}.{hint_text}")
+    if float_dtype and not np.issubdtype(arr.dtype, np.floating):
+        raise CheckFailed(
+            f"{name} has dtype {arr.dtype}, expected floating point numbers "
+            "(integer arithmetic throws the fractions away)."
+        )
+    if np.issubdtype(arr.dtype, np.number) and not np.all(np.isfinite(arr)):
+        raise CheckFailed(f"{name} contains NaN or infinity: look for overflow in exp or a division by zero.")
+    if not np.allclose(arr, expected, rtol=rtol, atol=atol):
+        if arr.ndim == 0:
+            raise CheckFailed(f"{name} is {_short(float(arr))}, expected {_short(float(expected))}.")
+        diff = np.abs(arr.astype(np.float64) - expected.astype(np.float64))
+        worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
+        where = ", ".join(str(int(i)) for i in worst)
+        raise CheckFailed(
+            f"{name} has wrong values: at index [{where}] expected {_short(float(expected[worst]))}, "
+            f"got {_short(float(arr[worst]))} ({int(np.sum(~np.isclose(arr, expected, rtol=rtol, atol=atol)))} "
+            f"of {arr.size} entries differ)."
+        )
+    return arr
+
+
+def expect_scalar(got: Any, expected: float, *, name: str, rtol: float = 1e-6, atol: float = 1e-8) -> float:
+    """Compare a single-number answer (a Python or NumPy scalar) with the reference."""
+    if got is None:
+        raise CheckFailed(f"{name} is None: did you forget a `return` statement?")
+    if isinstance(got, (list, tuple)) or (isinstance(got, np.ndarray) and got.ndim > 0):
+        shape = np.shape(got)
+        raise CheckFailed(
+            f"{name} should be a single number, got a {type(got).__name__} of shape {shape}. "
+            "Reduce it (e.g. with .sum() or .mean()) or index the element."
+        )
+    try:
+        value = float(got)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"{name} should be a number, got {type(got).__name__}.") from None
+    if not np.isfinite(value):
+        raise CheckFailed(f"{name} is {value}: look for overflow in exp or a division by zero.")
+    if not np.isclose(value, expected, rtol=rtol, atol=atol):
+        raise CheckFailed(f"{name} is {_short(value)}, expected {_short(float(expected))}.")
+    return value

@@ -1,0 +1,218 @@
+"""Maintain the book's notebooks: generate exercises from solutions, re-execute outputs.
+
+``solutions/NN_slug_solutions.ipynb`` is the single source of every exercise. Code
+between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` is the answer; the
+generator replaces it with a stub that raises ``NotImplementedError``, clears all
+outputs and writes ``exercises/NN_slug_exercises.ipynb``.
+
+Usage (from the repository root)::
+
+    python tools/notebooks.py exercises            # (re)generate exercises/
+    python tools/notebooks.py exercises --check    # fail if exercises/ is stale
+    python tools/notebooks.py execute chapters/01_single_neuron.ipynb ...
+    python tools/notebooks.py header               # rewrite badges/setup cells from _config.yml
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
+STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+#: Environment every stored output is produced (and checked by nbval) under.
+EXECUTION_ENV = {
+    "TQDM_DISABLE": "1",  # progress bars are for people, not for stored outputs
+    "DLCOURSE_CHECKS_STRICT": "1",  # a failing self-check in a solution is an error
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+    "PYTHONHASHSEED": "0",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
+
+
+# --------------------------------------------------------------------------- config
+def repository_url() -> str:
+    """The repository URL, set once in ``_config.yml`` (``repository.url``)."""
+    text = (ROOT / "_config.yml").read_text(encoding="utf-8")
+    match = re.search(r"^repository:\s*\n(?:[ \t]+.*\n)*?[ \t]+url:\s*(\S+)", text, re.M)
+    if not match:
+        raise RuntimeError("_config.yml has no repository.url")
+    return match.group(1).rstrip("/")
+
+
+def colab_url(relpath: str) -> str:
+    """Colab URL of a notebook of this repository, e.g. ``chapters/01_single_neuron.ipynb``."""
+    slug = repository_url().removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{slug}/blob/main/{relpath}"
+
+
+def badge_source(relpath: str) -> str:
+    return (
+        "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+        f"({colab_url(relpath)})"
+    )
+
+
+def setup_source() -> str:
+    return (
+        "# Colab only: install the course helpers (Colab already has NumPy, TensorFlow and PyTorch).\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        "    import subprocess\n"
+        "\n"
+        "    subprocess.run(\n"
+        '        [sys.executable, "-m", "pip", "install", "-q",\n'
+        f'         "dlcourse-utils[nlp] @ git+{repository_url()}@main"],\n'
+        "        check=True,\n"
+        "    )"
+    )
+
+
+# --------------------------------------------------------------------------- exercises
+def _stub_block(lines: list[str], path: str) -> list[str]:
+    out: list[str] = []
+    inside = False
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped == BEGIN:
+            if inside:
+                raise ValueError(f"{path}: nested {BEGIN} at line {number}")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.extend(indent + s for s in STUB)
+        elif stripped == END:
+            if not inside:
+                raise ValueError(f"{path}: {END} without {BEGIN} at line {number}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError(f"{path}: {BEGIN} without {END}")
+    return out
+
+
+def exercise_path(solution: Path) -> Path:
+    name = solution.name.replace("_solutions.ipynb", "_exercises.ipynb")
+    return solution.parent.parent / "exercises" / name
+
+
+def make_exercise(solution_nb: nbformat.NotebookNode, solution_rel: str, exercise_rel: str) -> nbformat.NotebookNode:
+    """Return the exercise notebook generated from a solutions notebook."""
+    nb = copy.deepcopy(solution_nb)
+    for cell in nb.cells:
+        source = cell.source
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+            cell.metadata.pop("execution", None)
+            if BEGIN in source:
+                source = "\n".join(_stub_block(source.split("\n"), solution_rel))
+        source = source.replace(colab_url(solution_rel), colab_url(exercise_rel))
+        cell.source = source
+    return nb
+
+
+def restore_solutions(exercise_nb: nbformat.NotebookNode, solution_nb: nbformat.NotebookNode) -> list[str]:
+    """Put the solution blocks back into the exercise stubs; return the cell sources.
+
+    Used by the tests to prove that the exercise is exactly the solution minus its answers.
+    """
+    sources = []
+    for ex_cell, sol_cell in zip(exercise_nb.cells, solution_nb.cells):
+        blocks = re.findall(
+            rf"^([ \t]*){re.escape(BEGIN)}\n(.*?)^[ \t]*{re.escape(END)}$", sol_cell.source, re.M | re.S
+        )
+        source = ex_cell.source
+        for indent, body in blocks:
+            stub = "\n".join(indent + s for s in STUB)
+            source = source.replace(stub, f"{indent}{BEGIN}\n{body}{indent}{END}", 1)
+        sources.append(source)
+    return sources
+
+
+def generate_exercises(check: bool = False) -> list[str]:
+    """Write (or with ``check``, compare) every exercise notebook; return stale paths."""
+    stale = []
+    for solution in sorted((ROOT / "solutions").glob("*_solutions.ipynb")):
+        target = exercise_path(solution)
+        sol_rel = solution.relative_to(ROOT).as_posix()
+        ex_rel = target.relative_to(ROOT).as_posix()
+        text = nbformat.writes(make_exercise(nbformat.read(solution, as_version=4), sol_rel, ex_rel)) + "\n"
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            stale.append(ex_rel)
+            if not check:
+                target.write_text(text, encoding="utf-8")
+    return stale
+
+
+# --------------------------------------------------------------------------- headers
+def sync_headers(paths: list[Path]) -> None:
+    """Rewrite each notebook's badge and Colab set-up cell from ``_config.yml``."""
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        rel = path.resolve().relative_to(ROOT).as_posix()
+        badge, setup = nb.cells[1], nb.cells[2]
+        badge.source = badge_source(rel)
+        setup.source = setup_source()
+        for cell in (badge, setup):
+            tags = cell.metadata.setdefault("tags", [])
+            if "remove-cell" not in tags:
+                tags.append("remove-cell")
+        nbformat.write(nb, path)
+
+
+# --------------------------------------------------------------------------- execution
+def execute(paths: list[Path], timeout: int = 600) -> None:
+    """Re-execute notebooks in place, in the environment nbval checks them under."""
+    from nbclient import NotebookClient
+
+    os.environ.update(EXECUTION_ENV)
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", record_timing=False,
+            resources={"metadata": {"path": str(path.parent)}},
+        )
+        client.execute()
+        for cell in nb.cells:
+            cell.metadata.pop("execution", None)
+        nbformat.write(nb, path)
+        print(f"executed {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ex = sub.add_parser("exercises", help="generate exercises/ from solutions/")
+    ex.add_argument("--check", action="store_true", help="only report stale exercise notebooks")
+    run = sub.add_parser("execute", help="re-execute notebooks and store their outputs")
+    run.add_argument("paths", nargs="+", type=Path)
+    head = sub.add_parser("header", help="rewrite badges and Colab set-up cells from _config.yml")
+    head.add_argument("paths", nargs="*", type=Path)
+    args = parser.parse_args(argv)
+
+    if args.command == "exercises":
+        stale = generate_exercises(check=args.check)
+        if args.check and stale:
+            print("exercises/ is out of date with solutions/: run `make exercises`.\n  " + "\n  ".join(stale))
+            return 1
+        print(("stale: " if args.check else "wrote: ") + (", ".join(stale) or "nothing (up to date)"))
+    elif args.command == "execute":
+        execute(args.paths)
+    elif args.command == "header":
+        paths = args.paths or sorted(
+            p for folder in ("chapters", "solutions") for p in (ROOT / folder).glob("*.ipynb")
+        )
+        sync_headers(paths)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
