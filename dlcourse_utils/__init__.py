@@ -2,7 +2,8 @@
 
 Importing this package is cheap and has no side effects: every submodule is
 loaded on first use (PEP 562), and neither TensorFlow nor PyTorch is imported
-until you ask for :mod:`dlcourse_utils.torch_utils` or :mod:`dlcourse_utils.tf_utils`.
+until you ask for a framework-specific module such as
+:mod:`dlcourse_utils.torch_utils`.
 
 >>> import dlcourse_utils as dl
 >>> dl.setup_notebook(seed=0)      # seeds, quiet logs, plot defaults
@@ -21,7 +22,6 @@ _SUBMODULES = (
     "env",
     "gradcheck",
     "plotting",
-    "tf_utils",
     "torch_utils",
 )
 # Functions re-exported at the top level, mapped to the submodule that defines them.
@@ -36,7 +36,7 @@ _FUNCTIONS = {
 __all__ = [*_SUBMODULES, *_FUNCTIONS]
 
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
-    from . import checks, data, env, gradcheck, plotting, tf_utils, torch_utils
+    from . import checks, data, env, gradcheck, plotting, torch_utils
     from .checks import check, hint, progress
     from .env import doctor, setup_notebook
 

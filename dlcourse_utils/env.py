@@ -101,7 +101,7 @@ def doctor() -> list[str]:
     """
     problems: list[str] = []
     pip = "%pip install" if "ipykernel" in sys.modules else f"{sys.executable} -m pip install"
-    print(f"Python      {platform.python_version()} on {platform.system()} {platform.machine()}")
+    print(f"Python       {platform.python_version()} on {platform.system()} {platform.machine()}")
     if sys.version_info < (3, 10):
         problems.append("Python 3.10 or newer is needed: install a newer Python and recreate the environment.")
     packages = {
@@ -111,7 +111,7 @@ def doctor() -> list[str]:
     }
     for label, dist in packages.items():
         version = _version(dist) or (_version("tensorflow-cpu") if dist == "tensorflow" else None)
-        print(f"{label:<11} {version or 'missing'}")
+        print(f"{label:<13}{version or 'missing'}")
         if version is None:
             fix = f"{pip} {dist}"
             if dist == "torch":
@@ -125,15 +125,23 @@ def doctor() -> list[str]:
             gpu = f"CUDA: {torch.cuda.get_device_name(0)}"
     elif shutil.which("nvidia-smi"):
         gpu = "an NVIDIA driver is present (nvidia-smi found)"
-    print(f"accelerator {gpu}")
+    print(f"accelerator  {gpu}")
 
     from . import data  # noqa: PLC0415 - loaded only when the doctor is asked
 
     mirror = os.environ.get(data.MIRROR_ENV)
-    print(f"data mirror {mirror or 'not set'} (${data.MIRROR_ENV})")
-    print(f"data cache  {data.cache_dir()}")
-    for row in data.data_status():
-        print(f"  {row['dataset']:<16} {row['file']:<28} {row['where']}")
+    print(f"data mirror  {mirror or 'not set'} (${data.MIRROR_ENV})")
+    print(f"data cache   {data.cache_dir()}")
+    rows = data.data_status()
+    for row in rows:
+        print(f"  {row['path']:<44} {row['status']}")
+    if any(row["status"] == "corrupt" for row in rows):
+        problems.append(
+            "a data file is corrupt: it is downloaded again on next use (cache), or replace it in the mirror."
+        )
+    if any(row["status"] == "missing" for row in rows):
+        print("  (missing files download on first use; offline, point $"
+              f"{data.MIRROR_ENV} at a folder that holds them)")
     if mirror and not os.path.isdir(mirror):
         problems.append(f"${data.MIRROR_ENV} points at {mirror}, which is not a folder: fix the path or unset it.")
 

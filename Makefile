@@ -1,0 +1,46 @@
+# dlcourse: two commands do everything — `make book` and `make test`.
+# Both create .venv from the pinned requirements.txt on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.dlcourse-installed
+JOBS ?= 2
+NOTEBOOKS = $(sort $(wildcard chapters/*.ipynb) $(wildcard solutions/*.ipynb))
+
+.PHONY: help setup book test lab exercises outputs headers clean
+.DEFAULT_GOAL := help
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-build-isolation --no-deps -e .
+	@touch $@
+
+setup: $(STAMP)  ## create .venv with the pinned stack and dlcourse_utils (editable)
+
+book: $(STAMP)  ## build the web book into _build/html (warnings are errors)
+	$(BIN)/jupyter-book build -W --keep-going .
+	@echo "Open _build/html/index.html in a browser."
+
+test: $(STAMP)  ## run the whole suite: unit tests, nbval, exercise pipeline, book build, browser
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope \
+	  --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
+
+lab: $(STAMP)  ## open the book in JupyterLab
+	$(BIN)/jupyter lab --notebook-dir=.
+
+exercises: $(STAMP)  ## regenerate exercises/ from solutions/
+	$(BIN)/python tools/notebooks.py exercises
+
+headers: $(STAMP)  ## rewrite every notebook's Colab badge and set-up cell from _config.yml
+	$(BIN)/python tools/notebooks.py header
+
+outputs: $(STAMP)  ## re-execute chapters and solutions, store their outputs, regenerate exercises
+	$(BIN)/python tools/notebooks.py execute $(NOTEBOOKS)
+	$(BIN)/python tools/notebooks.py exercises
+
+clean:  ## remove the built book (keeps .venv)
+	rm -rf _build
