@@ -67,10 +67,9 @@ def setup_notebook(seed: int = 0, frameworks: Iterable[str] = ()) -> None:
         tf.config.experimental.enable_op_determinism()
         tf.get_logger().setLevel("ERROR")
     if "torch" in wanted or "torch" in sys.modules:
-        import torch
+        from .torch_utils import seed_everything
 
-        torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True)
+        seed_everything(seed)
 
     try:
         import matplotlib
