@@ -7,7 +7,7 @@ STAMP := $(VENV)/.dlcourse-installed
 JOBS ?= 2
 NOTEBOOKS = $(sort $(wildcard chapters/*.ipynb) $(wildcard solutions/*.ipynb))
 
-.PHONY: help setup book test lab exercises outputs headers clean
+.PHONY: help setup book test lab exercises outputs headers bench clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -41,6 +41,9 @@ headers: $(STAMP)  ## rewrite every notebook's Colab badge and set-up cell from 
 outputs: $(STAMP)  ## re-execute chapters and solutions, store their outputs, regenerate exercises
 	$(BIN)/python tools/notebooks.py execute $(NOTEBOOKS)
 	$(BIN)/python tools/notebooks.py exercises
+
+bench: $(STAMP)  ## time every notebook in a fresh kernel; record bench/results.json and the runtime page
+	$(BIN)/python tools/bench.py run
 
 clean:  ## remove the built book (keeps .venv)
 	rm -rf _build
