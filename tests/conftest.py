@@ -17,4 +17,3 @@ import notebooks  # noqa: E402  (tools/notebooks.py)
 os.environ.update(notebooks.EXECUTION_ENV)
 # Progress records written by self-checks go to a throw-away folder, never the user's home.
 os.environ["DLCOURSE_HOME"] = tempfile.mkdtemp(prefix="dlcourse-home-")
-os.environ.setdefault("MPLBACKEND", "Agg")

@@ -64,7 +64,7 @@ def budget_of(path: Path) -> dict[str, float]:
 
 
 def metrics_of(nb) -> dict[str, float]:
-    """``name: number`` lines printed by cells tagged ``metrics`` (percent signs dropped)."""
+    """``name: number`` lines printed by cells tagged ``metrics`` (percentages as fractions)."""
     found: dict[str, float] = {}
     for cell in nb.cells:
         if cell.cell_type != "code" or "metrics" not in cell.metadata.get("tags", []):
@@ -72,8 +72,9 @@ def metrics_of(nb) -> dict[str, float]:
         for output in cell.get("outputs", []):
             for line in output.get("text", "").splitlines() if output.output_type == "stream" else []:
                 match = METRIC_LINE.match(line)
-                if match:
-                    found[match.group(1).strip()] = float(match.group(2))
+                if match:  # "97.5%" is recorded as the fraction 0.975
+                    value = float(match.group(2)) / (100 if match.group(3) else 1)
+                    found[match.group(1).strip()] = round(value, 6)
     return found
 
 
@@ -175,7 +176,7 @@ def write_page(results: dict, page: Path = PAGE) -> None:
             f"{row['budget']['seconds']:.0f} s | {_headline(row)} |"
         )
     lines += ["", "## Package versions", "", "| package | version |", "|---|---|"]
-    lines += [f"| {name} | {version} |" for name, version in env["packages"].items()]
+    lines += [f"| {name} | {version} |" for name, version in sorted(env["packages"].items())]
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -32,6 +32,7 @@ EXECUTION_ENV = {
     "DLCOURSE_CHECKS_STRICT": "1",  # a failing self-check in a solution is an error
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "PYTHONHASHSEED": "0",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures become stored outputs
 }
 
 

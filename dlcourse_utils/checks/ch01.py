@@ -1,0 +1,421 @@
+"""Graders for chapter 1, the single neuron (exercises 1.1-1.6).
+
+The chapter fixes one vocabulary, and the graders use it too: a neuron computes
+``z = x @ w + b`` and ``y_hat = sigmoid(z)``; the loss of one example is the
+squared error ``(y_hat - y) ** 2`` (no factor 1/2), and the loss of a data set is
+the mean of those. Every grader compares the learner's answer with a private
+reference computed here, on fixed inputs, so a check is deterministic and fast.
+
+Where a wrong answer has a recognisable cause (a missing bias, a lost factor 2,
+a flipped sign, the sigmoid's derivative left out), the message names the cause.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .core import CheckFailed, _short, call, exercise, expect_array, expect_scalar
+
+#: Exercise 1.6: the mean loss that training must get below, on every data set it is tried on.
+TARGET_LOSS = 0.01
+
+
+# --------------------------------------------------------------------------- references
+def _sigmoid(z: Any) -> np.ndarray:
+    """Overflow-free logistic function: exp only ever sees numbers <= 0."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _forward(X: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
+    return X @ w + b
+
+
+def _mean_loss(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> float:
+    return float(np.mean((_sigmoid(_forward(X, w, b)) - y) ** 2))
+
+
+def _gradients(X: np.ndarray, y: np.ndarray, w: np.ndarray, b: float) -> tuple[np.ndarray, float]:
+    y_hat = _sigmoid(_forward(X, w, b))                  # (N,)
+    delta = 2.0 * (y_hat - y) * y_hat * (1.0 - y_hat)    # dL_n/dz_n, (N,)
+    return X.T @ delta / len(y), float(delta.mean())     # (d,), scalar
+
+
+def _and_gate() -> tuple[np.ndarray, np.ndarray]:
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    return X, np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def _blobs(num_per_class: int = 15, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Two well-separated clouds of 2-D points, labels 0 and 1."""
+    rng = np.random.default_rng(seed)
+    X = np.vstack([
+        rng.normal([-1.5, -1.0], 0.6, size=(num_per_class, 2)),
+        rng.normal([1.5, 1.0], 0.6, size=(num_per_class, 2)),
+    ])
+    y = np.concatenate([np.zeros(num_per_class), np.ones(num_per_class)])
+    return X, y
+
+
+# --------------------------------------------------------------------------- shared helpers
+def _close(a: Any, b: Any) -> bool:
+    try:
+        a = np.asarray(a, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+    except (TypeError, ValueError):
+        return False
+
+
+def _diagnose(got: Any, expected: Any, likely_bugs: Sequence[tuple[Any, str]], name: str) -> None:
+    """Name the bug when a wrong answer matches what a known mistake produces."""
+    if _close(got, expected):
+        return
+    for wrong_value, explanation in likely_bugs:
+        if not _close(wrong_value, expected) and _close(got, wrong_value):
+            shown_got, shown_expected = _short(_as_shown(got)), _short(_as_shown(expected))
+            raise CheckFailed(f"{name} is {shown_got}, expected {shown_expected}: {explanation}")
+
+
+def _as_shown(value: Any) -> Any:
+    array = np.asarray(value, dtype=np.float64)
+    return float(array) if array.ndim == 0 else array
+
+
+def _pair(got: Any, label: str, names: str) -> tuple[Any, ...]:
+    if got is None:
+        raise CheckFailed(f"{label} returned None: did you forget `return {names}`?")
+    count = len(names.split(", "))
+    if not isinstance(got, (tuple, list)) or len(got) != count:
+        kind = type(got).__name__
+        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
+        raise CheckFailed(
+            f"{label} should return {count} things, `return {names}`; it returned a {kind}{size}."
+        )
+    return tuple(got)
+
+
+# --------------------------------------------------------------------------- 1.1
+@exercise(
+    "1.1",
+    "Neuron forward",
+    hints=[
+        "A neuron multiplies each input by its weight, adds the products up, and adds the bias.",
+        "`np.dot(x, w)` (or `x @ w`) does the multiply-and-add in one go. With a single vector x "
+        "of shape (d,) it gives one number; with a batch X of shape (N, d) it gives N numbers, "
+        "one per row, which is exactly what we want.",
+        "The whole body is one line: `return x @ w + b`.",
+    ],
+)
+def _check_neuron_forward(fn: Callable) -> None:
+    cases = [
+        (np.array([1.0, -2.0, 0.5]), np.array([0.4, 0.3, -1.2]), 0.25),
+        (np.array([3.0]), np.array([-2.0]), -1.5),
+        (np.array([-0.5, 4.0, 2.0, -1.0]), np.array([1.5, -0.25, 0.0, 2.0]), 3.0),
+    ]
+    for x, w, b in cases:
+        shown = f"neuron_forward(x={_short(x)}, w={_short(w)}, b={b})"
+        got = call(fn, x, w, b)
+        if isinstance(got, np.ndarray) and got.shape == x.shape and x.size > 1:
+            raise CheckFailed(
+                f"{shown} returned an array of shape {got.shape}: those look like the products "
+                "w_i * x_i, but z is a single number, their sum plus b. Use np.dot(x, w) + b."
+            )
+        expected = float(_forward(x, w, b))
+        _diagnose(got, expected, [(float(x @ w), "that is w·x without the bias. Add b.")], shown)
+        expect_scalar(got, expected, name=shown)
+
+    X = np.array([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0], [-3.0, 1.0, 2.0], [2.5, 0.5, -1.0]])  # (4, 3)
+    w, b = np.array([0.4, 0.3, -1.2]), -0.75
+    shown = "neuron_forward(X, w, b) for a batch X of shape (4, 3)"
+    try:
+        got = call(fn, X, w, b)
+    except CheckFailed as failure:
+        raise CheckFailed(
+            f"{failure} Each row of a batch X is one example; `X @ w` computes all the row "
+            "dot products at once (`w @ X` does not work for a batch)."
+        ) from None
+    expected = _forward(X, w, b)
+    _diagnose(got, expected, [(X @ w, "that is X @ w without the bias. Add b.")], shown)
+    expect_array(got, expected, name=shown)
+
+
+# --------------------------------------------------------------------------- 1.2
+_OVERFLOW_SIGNS = ("overflow", "OverflowError", "FloatingPointError", "math range error")
+
+
+def _call_strict(fn: Callable, z: np.ndarray, shown: str) -> Any:
+    """Call the learner's sigmoid with every NumPy floating-point warning turned into an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            try:
+                return call(fn, z)
+            except CheckFailed as failure:
+                text = str(failure)
+                if not any(sign in text for sign in _OVERFLOW_SIGNS) and "invalid value" not in text:
+                    raise
+                both = (
+                    " np.where(condition, a, b) computes both a and b for every element before "
+                    "choosing, so both formulas must be safe everywhere."
+                    if "where(" in text else ""
+                )
+                value = float(z.flat[0])
+                raise CheckFailed(
+                    f"{shown} overflowed: for z = {value:g} your formula computes exp({abs(value):g}), "
+                    "which is far beyond the largest float64 (about 1.8e308), so NumPy warns "
+                    "'overflow encountered in exp'. Rearrange the formula so that exp only ever "
+                    f"sees numbers <= 0 (see the hints).{both}"
+                ) from None
+
+
+@exercise(
+    "1.2",
+    "A numerically safe sigmoid",
+    hints=[
+        "Start from sigma(z) = 1 / (1 + exp(-z)). It is correct, but for z = -1000 it computes "
+        "exp(1000), which overflows float64. Find a second formula for the same function that "
+        "is safe when z is negative.",
+        "Multiply the top and bottom of 1 / (1 + exp(-z)) by exp(z): sigma(z) = exp(z) / (1 + exp(z)). "
+        "That form is safe for z <= 0, the first one for z >= 0. Both only need e = exp(-|z|), "
+        "which never overflows.",
+        "e = np.exp(-np.abs(z)); return np.where(z >= 0, 1 / (1 + e), e / (1 + e)). "
+        "Do not write np.where(z >= 0, 1 / (1 + np.exp(-z)), ...): np.where evaluates both "
+        "branches for every element, so the overflow still happens.",
+    ],
+)
+def _check_sigmoid(fn: Callable) -> None:
+    z = np.array([-5.0, -1.0, 0.0, 0.5, 2.0, 5.0])
+    got = call(fn, z)
+    flipped = "the sign is flipped: sigma(z) = 1 / (1 + exp(-z)), so sigma(2) > 0.5."
+    _diagnose(got, _sigmoid(z), [(_sigmoid(-z), flipped)], "sigmoid([-5, -1, 0, 0.5, 2, 5])")
+    expect_array(got, _sigmoid(z), name="sigmoid([-5, -1, 0, 0.5, 2, 5])")
+
+    expect_scalar(call(fn, 0.0), 0.5, name="sigmoid(0.0)")
+
+    grid = np.array([[-3.0, 0.0, 3.0], [1.0, -1.0, 10.0]])
+    expect_array(call(fn, grid), _sigmoid(grid), name="sigmoid of a 2x3 array (the shape must be kept)")
+
+    for value in (-1000.0, 1000.0):
+        z = np.array([value])
+        shown = f"sigmoid(np.array([{value:g}]))"
+        expect_array(_call_strict(fn, z, shown), _sigmoid(z), name=shown)
+    z = np.array([-1000.0, -50.0, -30.0, 0.0, 30.0, 50.0, 1000.0])
+    shown = "sigmoid([-1000, -50, -30, 0, 30, 50, 1000])"
+    expect_array(_call_strict(fn, z, shown), _sigmoid(z), name=shown, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- 1.3
+@exercise(
+    "1.3",
+    "Squared error of one example",
+    hints=[
+        "The error is the gap between prediction and target; the loss squares it, so that "
+        "misses in either direction count, and big misses count much more.",
+        "In this book the loss of one example is L = (y_hat - y)**2: no factor 1/2, no square root, "
+        "no absolute value.",
+        "return (y_hat - y) ** 2",
+    ],
+)
+def _check_squared_error(fn: Callable) -> None:
+    for y_hat, y in [(0.9, 1.0), (0.2, 1.0), (0.7, 0.0), (-1.5, 2.0), (0.5, 0.5), (3.0, -1.0)]:
+        shown = f"squared_error(y_hat={y_hat}, y={y})"
+        got = call(fn, y_hat, y)
+        error = y_hat - y
+        _diagnose(got, error**2, [
+            (error, "that is the error y_hat - y itself. Square it."),
+            (abs(error), "that is the size of the error, not its square. Square it: (y_hat - y)**2."),
+            (-error, "that is y - y_hat, not its square. Square it: (y_hat - y)**2."),
+            (0.5 * error**2, "that has a factor 1/2. Some books put one there; "
+                             "this book defines L = (y_hat - y)**2 without it."),
+        ], shown)
+        expect_scalar(got, error**2, name=shown)
+
+
+# --------------------------------------------------------------------------- 1.4
+@exercise(
+    "1.4",
+    "Gradient of the loss",
+    hints=[
+        "Use the chain rule along z -> y_hat -> L: dL/dw = dL/dy_hat * dy_hat/dz * dz/dw, "
+        "one factor at a time, then average over the N examples.",
+        "dL/dy_hat = 2 (y_hat - y); dy_hat/dz = y_hat (1 - y_hat), the sigmoid's derivative; "
+        "dz/dw = x and dz/db = 1. Call delta = 2 (y_hat - y) y_hat (1 - y_hat), one number per example.",
+        "y_hat = sigmoid(X @ w + b); delta = 2 * (y_hat - y) * y_hat * (1 - y_hat); "
+        "dw = X.T @ delta / len(y); db = delta.mean(); return dw, db",
+    ],
+)
+def _check_gradients(fn: Callable) -> None:
+    rng = np.random.default_rng(4)
+    cases = [
+        ("one example", np.array([[1.5, -0.5]]), np.array([1.0]), np.array([0.2, -0.4]), 0.1),
+        ("a batch of 5", rng.normal(0.0, 1.5, size=(5, 3)), np.array([0.0, 1.0, 1.0, 0.0, 1.0]),
+         np.array([0.7, -1.1, 0.3]), -0.4),
+        ("a batch with large |z|",
+         np.array([[4.0, -1.0, 2.0], [-3.0, 2.5, 0.5], [1.0, 1.0, -4.0], [2.0, -2.0, 3.0]]),
+         np.array([1.0, 0.0, 0.0, 1.0]), np.array([1.5, -1.0, 0.8]), 0.5),
+    ]
+    for label, X, y, w, b in cases:
+        shown = f"gradients(X, y, w, b) for {label} (X of shape {X.shape})"
+        dw, db = _pair(call(fn, X, y, w, b), shown, "dw, db")
+        exp_dw, exp_db = _gradients(X, y, w, b)
+
+        y_hat = _sigmoid(X @ w + b)
+        no_sigma = 2.0 * (y_hat - y)                                   # sigma'(z) left out
+        y_hat_nob = _sigmoid(X @ w)
+        delta_nob = 2.0 * (y_hat_nob - y) * y_hat_nob * (1 - y_hat_nob)  # bias left out of z
+        missing_slope = "the sigmoid's derivative y_hat (1 - y_hat) is missing from the chain rule."
+        bugs_dw = [
+            (-exp_dw, "the sign is flipped. The error is (y_hat - y), not (y - y_hat)."),
+            (exp_dw / 2, "exactly half the right value. "
+                         "d/dy_hat of (y_hat - y)**2 is 2 (y_hat - y): keep the 2."),
+            (X.T @ no_sigma / len(y), missing_slope),
+            (exp_dw * len(y), f"{len(y)} times too large: the loss is the mean over the examples, "
+                              "so divide the sum by N."),
+            (X.T @ delta_nob / len(y), "it matches a neuron without bias: compute z = X @ w + b."),
+        ]
+        _diagnose(dw, exp_dw, bugs_dw, f"dw from {shown}")
+        expect_array(dw, exp_dw, name=f"dw from {shown}")
+
+        if isinstance(db, np.ndarray) and db.ndim == 1 and db.shape == y.shape:
+            raise CheckFailed(
+                f"db from {shown} has shape {db.shape}, one value per example: "
+                "average them (db = delta.mean()), because the loss is the mean over the examples."
+            )
+        bugs_db = [
+            (-exp_db, "the sign is flipped. The error is (y_hat - y), not (y - y_hat)."),
+            (exp_db / 2, "exactly half the right value: keep the 2 from the derivative of the square."),
+            (float(no_sigma.mean()), missing_slope),
+            (exp_db * len(y), f"{len(y)} times too large: average over the examples instead of summing."),
+        ]
+        _diagnose(db, exp_db, bugs_db, f"db from {shown}")
+        expect_scalar(db, exp_db, name=f"db from {shown}")
+
+
+# --------------------------------------------------------------------------- 1.5
+@exercise(
+    "1.5",
+    "One step of gradient descent",
+    hints=[
+        "Compute the gradients at the current (w, b), then take a step of size lr against them: "
+        "the gradient points uphill and we want to go down.",
+        "new_w = w - lr * dw and new_b = b - lr * db. Write the result into NEW variables; "
+        "`w -= lr * dw` would change the caller's array in place.",
+        "dw, db = gradients(X, y, w, b); return w - lr * dw, b - lr * db",
+    ],
+)
+def _check_train_step(fn: Callable) -> None:
+    X, y = _and_gate()
+    X2, y2 = _blobs(num_per_class=4, seed=7)
+    cases = [
+        ("the AND gate", X, y, np.array([0.5, -0.25]), 0.1, 0.5),
+        ("eight 2-D points", X2, y2, np.array([-0.3, 0.8]), -0.2, 2.0),
+        ("eight 2-D points, three inputs", np.column_stack([X2, X2[:, 0] * X2[:, 1]]), y2,
+         np.array([0.2, 0.1, -0.5]), 0.3, 0.05),
+    ]
+    for label, X, y, w, b, lr in cases:
+        shown = f"train_step(X, y, w, b, lr={lr}) on {label}"
+        new_w, new_b = _pair(call(fn, X, y, w, b, lr), shown, "new_w, new_b")
+        dw, db = _gradients(X, y, w, b)
+        _diagnose(new_w, w - lr * dw, [
+            (w, "the weights did not change: return the updated values, not the old ones."),
+            (w + lr * dw, "that is a step uphill. Subtract the gradient: w - lr * dw."),
+            (w - dw, "the step ignores the learning rate: w - lr * dw."),
+            (-lr * dw, "that is the step alone. Add it to the old weights: w - lr * dw."),
+        ], f"new_w from {shown}")
+        expect_array(new_w, w - lr * dw, name=f"new_w from {shown}")
+        _diagnose(new_b, b - lr * db, [
+            (b, "the bias did not change: update it too, b - lr * db."),
+            (b + lr * db, "that is a step uphill. Subtract: b - lr * db."),
+            (b - db, "the step ignores the learning rate: b - lr * db."),
+        ], f"new_b from {shown}")
+        expect_scalar(new_b, b - lr * db, name=f"new_b from {shown}")
+
+
+# --------------------------------------------------------------------------- 1.6
+def _weights_and_bias(w: Any, b: Any, d: int, shown: str) -> tuple[np.ndarray, float]:
+    """Validate the trained parameters' types and shapes (their values are judged by the loss)."""
+    if w is None or b is None:
+        raise CheckFailed(f"{shown} returned None for w or b: return the trained w and b.")
+    try:
+        w = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"w from {shown} should be a NumPy array of {d} numbers.") from None
+    if w.shape != (d,):
+        raise CheckFailed(f"w from {shown} has shape {w.shape}, expected ({d},): one weight per input.")
+    if np.ndim(b) != 0:
+        raise CheckFailed(f"b from {shown} should be a single number, got shape {np.shape(b)}.")
+    try:
+        b = float(b)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"b from {shown} should be a number, got {type(b).__name__}.") from None
+    if not (np.all(np.isfinite(w)) and np.isfinite(b)):
+        raise CheckFailed(
+            f"the trained w or b from {shown} contains NaN or infinity: is lr applied as a small step?"
+        )
+    return w, b
+
+
+@exercise(
+    "1.6",
+    "Train to a target loss",
+    hints=[
+        "Start from w = np.zeros(X.shape[1]) and b = 0.0. Then repeat num_epochs times: record "
+        "the current mean loss, then take one gradient-descent step.",
+        "Inside the loop: y_hat = sigmoid(X @ w + b); losses.append(float(np.mean((y_hat - y) ** 2))); "
+        "w, b = train_step(X, y, w, b, lr). Assign the step's result back to w and b.",
+        "w = np.zeros(X.shape[1]); b = 0.0; losses = []; then `for epoch in range(num_epochs):` "
+        "append the loss and call `w, b = train_step(X, y, w, b, lr)`; finally `return w, b, losses`.",
+    ],
+)
+def _check_train(fn: Callable) -> None:
+    and_X, and_y = _and_gate()
+    blob_X, blob_y = _blobs()
+    cases = [
+        ("the AND gate", and_X, and_y, 2.0, 1000, TARGET_LOSS),
+        ("two clouds of 30 points", blob_X, blob_y, 1.0, 300, TARGET_LOSS),
+    ]
+    for label, X, y, lr, num_epochs, target in cases:
+        shown = f"train(X, y, lr={lr}, num_epochs={num_epochs}) on {label}"
+        w, b, losses = _pair(call(fn, X, y, lr, num_epochs), shown, "w, b, losses")
+        w, b = _weights_and_bias(w, b, X.shape[1], shown)
+
+        try:
+            curve = np.asarray(losses, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"losses from {shown} should be a list of numbers, one per epoch.") from None
+        if curve.shape != (num_epochs,):
+            raise CheckFailed(
+                f"losses from {shown} has shape {curve.shape}, expected ({num_epochs},): "
+                "append one mean loss per epoch, every epoch."
+            )
+        if not np.all(np.isfinite(curve)):
+            raise CheckFailed(f"losses from {shown} contains NaN or infinity.")
+        if not np.isclose(curve[0], 0.25, rtol=1e-6):
+            raise CheckFailed(
+                f"losses[0] from {shown} is {curve[0]:.4f}, expected 0.2500: start from w = 0 and b = 0 "
+                "(every prediction is then sigmoid(0) = 0.5, so every squared error is 0.25) and "
+                "record the loss before the first update."
+            )
+
+        final = _mean_loss(X, y, w, b)
+        if final >= target:
+            if np.allclose(w, 0.0) and b == 0.0:
+                why = (" Your w and b are still zero: the updates never happened. "
+                       "Assign the step's result back, `w, b = train_step(X, y, w, b, lr)`.")
+            elif final > curve[0]:
+                why = " The loss went up: the step goes uphill. Subtract the gradient."
+            else:
+                why = " Check that every epoch takes a full step, w - lr * dw and b - lr * db."
+            raise CheckFailed(
+                f"after {shown} the mean loss of the returned (w, b) is {final:.4f}; "
+                f"it should be below {target}.{why}"
+            )
+        if not curve[-1] < curve[0]:
+            raise CheckFailed(
+                f"losses from {shown} does not go down (first {curve[0]:.4f}, last {curve[-1]:.4f}): "
+                "record the loss of the current (w, b) in every epoch, not a fixed number."
+            )
