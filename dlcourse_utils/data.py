@@ -53,6 +53,7 @@ __all__ = [
     "fetch_dataset",
     "load_fashion_mnist",
     "load_mnist",
+    "load_movie_reviews",
     "load_tiny_shakespeare",
     "mirror_dir",
     "read_idx",
@@ -503,6 +504,51 @@ def load_tiny_shakespeare(*, progress: bool = True) -> str:
     """
     path = fetch(DATASETS["tinyshakespeare"]["input.txt"], progress=progress)
     return path.read_text(encoding="utf-8")
+
+
+def load_movie_reviews(
+    *, test_fraction: float = 0.25, seed: int = 0
+) -> tuple[tuple[list[str], np.ndarray], tuple[list[str], np.ndarray]]:
+    """Load NLTK's movie-review polarity corpus (2,000 reviews) with a fixed split.
+
+    The split is stratified and seeded, so every chapter that compares sentiment
+    models (bag of words, LSTM, a pretrained encoder) uses the same held-out reviews.
+
+    Parameters
+    ----------
+    test_fraction : float, default 0.25
+        Share of each class held out for testing.
+    seed : int, default 0
+        Seed of the shuffle that picks the test reviews.
+
+    Returns
+    -------
+    (texts_train, y_train), (texts_test, y_test) : tuple of tuple
+        Lists of raw review texts and ``int64`` label arrays of the same length,
+        ``1`` for a positive review and ``0`` for a negative one. With the
+        defaults: 1,500 training and 500 test reviews, half of each positive.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie between 0 and 1, got {test_fraction}")
+    ensure_nltk("movie_reviews")
+    from nltk.corpus import movie_reviews
+
+    rng = np.random.default_rng(seed)
+    train: list[tuple[str, int]] = []
+    test: list[tuple[str, int]] = []
+    for label, category in ((0, "neg"), (1, "pos")):
+        fileids = sorted(movie_reviews.fileids(category))
+        order = rng.permutation(len(fileids))
+        num_test = round(test_fraction * len(fileids))
+        for rank, index in enumerate(order):
+            (test if rank < num_test else train).append((movie_reviews.raw(fileids[index]), label))
+    # Interleave the classes reproducibly so neither split is sorted by label.
+    train = [train[i] for i in rng.permutation(len(train))]
+    test = [test[i] for i in rng.permutation(len(test))]
+    return (
+        ([text for text, _ in train], np.array([y for _, y in train], dtype=np.int64)),
+        ([text for text, _ in test], np.array([y for _, y in test], dtype=np.int64)),
+    )
 
 
 # --------------------------------------------------------------------------- NLTK

@@ -645,3 +645,18 @@ def test_data_status_finds_every_registered_file_in_the_real_mirror(real_mirror)
 
     assert {row["status"] for row in rows} == {"mirror"}
     assert all(Path(row["location"]).is_relative_to(real_mirror) for row in rows)
+
+
+@needs_real_mirror
+def test_movie_reviews_split_is_stratified_disjoint_and_reproducible(real_mirror, cache):
+    (x_train, y_train), (x_test, y_test) = data.load_movie_reviews()
+    assert len(x_train) == len(y_train) == 1500 and len(x_test) == len(y_test) == 500
+    assert y_train.sum() == 750 and y_test.sum() == 250 and y_train.dtype == np.int64
+    assert not set(x_train) & set(x_test)
+    assert 0 < y_train[:20].sum() < 20, "classes are interleaved, not sorted"
+    (again, _), _ = data.load_movie_reviews()
+    assert again == x_train
+    (other, _), _ = data.load_movie_reviews(seed=1)
+    assert other != x_train
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        data.load_movie_reviews(test_fraction=1.5)
