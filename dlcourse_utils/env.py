@@ -54,6 +54,9 @@ def setup_notebook(seed: int = 0, frameworks: Iterable[str] = ()) -> None:
         raise ValueError(f"unknown framework(s) {sorted(unknown)}; choose from {list(_FRAMEWORKS)}")
     # Must be set before TensorFlow is imported: its C++ start-up log goes to stderr.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN kernels announce themselves on stderr at import and may reorder float sums
+    # between runs; without them TensorFlow's CPU results reproduce exactly.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS on a GPU
     random.seed(seed)

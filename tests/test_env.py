@@ -24,9 +24,11 @@ def test_setup_notebook_seeds_python_and_numpy_reproducibly():
 
 def test_setup_notebook_quietens_tensorflow_and_sets_plot_style(monkeypatch):
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.delenv("TF_ENABLE_ONEDNN_OPTS", raising=False)
     with matplotlib.rc_context():
         dl.setup_notebook(seed=0)
         assert os.environ["TF_CPP_MIN_LOG_LEVEL"] == "2"
+        assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
         assert matplotlib.rcParams["axes.grid"] is True
 
 

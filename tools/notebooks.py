@@ -31,6 +31,7 @@ EXECUTION_ENV = {
     "TQDM_DISABLE": "1",  # progress bars are for people, not for stored outputs
     "DLCOURSE_CHECKS_STRICT": "1",  # a failing self-check in a solution is an error
     "TF_CPP_MIN_LOG_LEVEL": "2",
+    "TF_ENABLE_ONEDNN_OPTS": "0",
     "PYTHONHASHSEED": "0",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures become stored outputs
 }

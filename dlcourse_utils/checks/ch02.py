@@ -1,0 +1,607 @@
+"""Graders for chapter 2, mathematical foundations (exercises 2.1-2.7).
+
+Vocabulary, as in the chapter: logits ``z`` of shape ``(N, K)`` (or ``(K,)``), integer
+labels ``y`` of shape ``(N,)``, the softmax and the log-sum-exp taken along the last
+axis, and the mean cross-entropy ``mean(LSE(z_n) - z_n[y_n])``. Every grader compares
+the learner's answer with a private reference computed here, on fixed inputs.
+
+Where a wrong answer matches what a known mistake produces (a forward difference,
+a lost factor 2, ``P(+|D)`` mistaken for ``P(D|+)``, the max of the whole array
+instead of each row's, ``z[:, y]`` instead of ``z[np.arange(N), y]``, a forgotten
+route in the chain rule, ``=`` instead of ``+=`` in a backward pass), the message
+names the cause.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .core import CheckFailed, _short, call, exercise, expect_array, expect_scalar
+
+
+# --------------------------------------------------------------------------- shared helpers
+def _close(a: Any, b: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
+    try:
+        a = np.asarray(a, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+    except (TypeError, ValueError):
+        return False
+
+
+def _diagnose(got: Any, expected: Any, likely_bugs: Sequence[tuple[Any, str]], name: str,
+              rtol: float = 1e-6) -> None:
+    """Raise with an explanation when ``got`` matches what a known mistake produces."""
+    if _close(got, expected, rtol=rtol):
+        return
+    for wrong_value, explanation in likely_bugs:
+        if not _close(wrong_value, expected, rtol=rtol) and _close(got, wrong_value, rtol=rtol):
+            raise CheckFailed(f"{name} is {_short(_shown(got))}, expected {_short(_shown(expected))}: "
+                              f"{explanation}")
+
+
+def _shown(value: Any) -> Any:
+    array = np.asarray(value, dtype=np.float64)
+    return float(array) if array.ndim == 0 else array
+
+
+def _quiet_call(fn: Callable, *args: Any, name: str) -> Any:
+    """Call learner code with NumPy's overflow/invalid warnings silenced: we inspect the result instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with np.errstate(all="ignore"):
+            return call(fn, *args, name=name)
+
+
+def _pair(got: Any, label: str, names: str) -> tuple[Any, ...]:
+    count = len(names.split(", "))
+    if got is None:
+        raise CheckFailed(f"{label} returned None: did you forget `return {names}`?")
+    if isinstance(got, np.ndarray) and got.ndim == 1:
+        got = tuple(got)
+    if not isinstance(got, (tuple, list)) or len(got) != count:
+        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
+        raise CheckFailed(f"{label} should return {count} things, `return {names}`; "
+                          f"it returned a {type(got).__name__}{size}.")
+    return tuple(got)
+
+
+# --------------------------------------------------------------------------- 2.1
+def _central(f: Callable, x: np.ndarray, h: float) -> np.ndarray:
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[index] += h
+        minus[index] -= h
+        grad[index] = (f(plus) - f(minus)) / (2 * h)
+    return grad
+
+
+def _forward(f: Callable, x: np.ndarray, h: float) -> np.ndarray:
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        plus = x.copy()
+        plus[index] += h
+        grad[index] = (f(plus) - f(x)) / h
+    return grad
+
+
+def _all_at_once(f: Callable, x: np.ndarray, h: float) -> np.ndarray:
+    return np.full_like(x, (f(x + h) - f(x - h)) / (2 * h))
+
+
+@exercise(
+    "2.1",
+    "Numerical gradient",
+    hints=[
+        "Treat one entry at a time: nudge x[i] up by h, evaluate f, nudge it down by h, evaluate f "
+        "again, and put back the original value. The difference of the two values divided by 2h is "
+        "the i-th partial derivative.",
+        "`for index in np.ndindex(x.shape):` visits every entry of an array of any shape. Work on "
+        "copies, `plus = x.copy(); plus[index] += h` (and the same for minus), so that x itself is "
+        "never changed, and collect the results in `grad = np.zeros_like(x)`.",
+        "grad = np.zeros_like(x); for index in np.ndindex(x.shape): plus, minus = x.copy(), x.copy(); "
+        "plus[index] += h; minus[index] -= h; grad[index] = (f(plus) - f(minus)) / (2 * h); "
+        "then return grad.",
+    ],
+)
+def _check_numerical_gradient(fn: Callable) -> None:
+    cases = [
+        ("f(x) = sum(x**2) at x = [1, -2, 3]", lambda x: np.sum(x ** 2), np.array([1.0, -2.0, 3.0]),
+         lambda x: 2 * x),
+        ("f(x) = sum(exp(3x)) at x = [1, 2]", lambda x: np.sum(np.exp(3 * x)), np.array([1.0, 2.0]),
+         lambda x: 3 * np.exp(3 * x)),
+        ("f(X) = sum(sin(X) * C) for X of shape (2, 3)",
+         lambda x: np.sum(np.sin(x) * np.array([[1.0, -2.0, 0.5], [3.0, 1.5, -1.0]])),
+         np.array([[0.3, -1.2, 2.0], [0.9, -0.4, 1.1]]),
+         lambda x: np.cos(x) * np.array([[1.0, -2.0, 0.5], [3.0, 1.5, -1.0]])),
+    ]
+    for label, f, x, exact in cases:
+        shown = f"numerical_gradient for {label}"
+        got = call(fn, f, x, name="numerical_gradient")
+        if got is None:
+            raise CheckFailed(f"{shown} returned None: did you forget `return grad`?")
+        expected = exact(x)
+        h = 1e-5
+        if _close(got, _forward(f, x, h), rtol=1e-9) and not _close(got, expected, rtol=1e-7):
+            worst = float(np.max(np.abs(np.asarray(got) - expected) / np.abs(expected)))
+            raise CheckFailed(
+                f"{shown} agrees with the exact gradient only to a relative error of {worst:.1e}: that is "
+                "the forward difference (f(x + h) - f(x)) / h, whose error is proportional to h. Use the "
+                "central difference (f(x + h) - f(x - h)) / (2h), whose error is proportional to h**2."
+            )
+        _diagnose(got, expected, [
+            (2 * expected, "exactly twice the gradient: the central difference divides by 2h, not h."),
+            (expected / 2, "exactly half the gradient: divide the difference by 2h, not 4h (or h twice)."),
+            (_all_at_once(f, x, h), "every entry holds the same number: you nudged all the entries at once "
+                                    "(x + h). Nudge one entry at a time."),
+            (-expected, "the sign is flipped: compute f(x + h) - f(x - h), in that order."),
+        ], shown, rtol=1e-7)
+        expect_array(got, expected, name=shown, rtol=1e-7, atol=1e-9)
+
+    # The step must be the h the caller passes: with h = 0.01 the central difference of x**3 is 3x**2 + h**2.
+    x = np.array([0.5, -1.0])
+    shown = "numerical_gradient(f, x, h=0.01) for f(x) = sum(x**3)"
+    got = call(fn, lambda v: np.sum(v ** 3), x, 0.01, name="numerical_gradient")
+    expected = 3 * x ** 2 + 0.01 ** 2
+    if got is not None and _close(got, 3 * x ** 2, rtol=1e-8) and not _close(got, expected, rtol=1e-8):
+        raise CheckFailed(f"{shown} ignores its h argument: with h = 0.01 the central difference of "
+                          "x**3 is exactly 3x**2 + h**2. Use the h you were given.")
+    expect_array(got, expected, name=shown, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- 2.2
+def _posterior(prior: Any, sensitivity: float, specificity: float) -> Any:
+    true_positive = sensitivity * prior
+    false_positive = (1 - specificity) * (1 - prior)
+    return true_positive / (true_positive + false_positive)
+
+
+@exercise(
+    "2.2",
+    "Bayes' theorem for a screening test",
+    hints=[
+        "Bayes' theorem: P(D | +) = P(+ | D) P(D) / P(+). The sensitivity is P(+ | D), the prior is P(D). "
+        "What remains is P(+), the probability of a positive test whoever takes it.",
+        "A positive test comes from a sick person (probability sensitivity * prior) or from a healthy one "
+        "(probability (1 - specificity) * (1 - prior)): P(+) is the sum of the two.",
+        "tp = sensitivity * prior; fp = (1 - specificity) * (1 - prior); return tp / (tp + fp). "
+        "Plain arithmetic works for NumPy arrays of priors too.",
+    ],
+)
+def _check_posterior(fn: Callable) -> None:
+    cases = [(0.01, 0.95, 0.90), (0.5, 0.8, 0.7), (0.001, 0.99, 0.99), (0.2, 0.6, 0.95)]
+    for prior, sens, spec in cases:
+        shown = f"posterior(prior={prior}, sensitivity={sens}, specificity={spec})"
+        got = call(fn, prior, sens, spec, name="posterior")
+        expected = _posterior(prior, sens, spec)
+        _diagnose(got, expected, [
+            (sens, "that is the sensitivity P(+ | D). Bayes' theorem turns it around into P(D | +), "
+                   "which also depends on the prior."),
+            (sens * prior / (sens * prior + spec * (1 - prior)),
+             "the specificity is P(- | healthy), so healthy people test positive with probability "
+             "1 - specificity."),
+            (sens * prior, "that is P(sick and positive). Divide it by P(positive)."),
+            (sens * prior + (1 - spec) * (1 - prior), "that is P(positive), the denominator of Bayes' theorem."),
+            (sens * prior / (sens * prior + (1 - spec)),
+             "the false positives must be weighted by the share of healthy people, (1 - specificity) * (1 - prior)."),
+            (1 - expected, "that is P(healthy | positive), one minus the answer."),
+        ], shown)
+        expect_scalar(got, expected, name=shown)
+
+    priors = np.array([0.001, 0.01, 0.1, 0.5])
+    shown = "posterior(prior=np.array([0.001, 0.01, 0.1, 0.5]), sensitivity=0.9, specificity=0.95)"
+    got = call(fn, priors, 0.9, 0.95, name="posterior")
+    expect_array(got, _posterior(priors, 0.9, 0.95), name=shown)
+
+
+# --------------------------------------------------------------------------- 2.3
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+_OVERFLOW = ("contains NaN or infinity: exp overflowed (exp(1000) is infinite) or a row underflowed to "
+             "0/0. Subtract the largest logit first: softmax does not change when a constant is "
+             "subtracted from every logit.")
+
+
+def _softmax_result(fn: Callable, z: np.ndarray, shown: str) -> np.ndarray:
+    try:
+        got = _quiet_call(fn, z, name="softmax")
+    except CheckFailed as failure:
+        if "broadcast" in str(failure):
+            raise CheckFailed(
+                f"{failure} A row maximum computed with z.max(axis=-1) has shape (N,), which does not "
+                "line up with z of shape (N, K): add keepdims=True to keep it as a column (N, 1)."
+            ) from None
+        raise
+    if got is None:
+        raise CheckFailed(f"{shown} returned None: did you forget a `return`?")
+    arr = np.asarray(got)
+    if arr.shape == z.shape and np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+        raise CheckFailed(f"{shown} {_OVERFLOW}")
+    return arr
+
+
+@exercise(
+    "2.3",
+    "A numerically stable softmax",
+    hints=[
+        "softmax(z)_k = exp(z_k) / sum_j exp(z_j), along the last axis. As written, exp(1000) overflows. "
+        "Subtracting the same number from every logit of a row leaves the result unchanged: which number "
+        "makes every exponent <= 0?",
+        "Subtract each row's own maximum, m = z.max(axis=-1, keepdims=True): keepdims keeps m as a column "
+        "(N, 1) that broadcasts against z (N, K), and the same code then works for a single vector (K,). "
+        "The maximum of the whole array is not enough: a row far below it underflows to 0 / 0.",
+        "e = np.exp(z - z.max(axis=-1, keepdims=True)); return e / e.sum(axis=-1, keepdims=True)",
+    ],
+)
+def _check_softmax(fn: Callable) -> None:
+    z = np.array([1.0, 2.0, 3.0])
+    shown = "softmax(np.array([1.0, 2.0, 3.0]))"
+    got = _softmax_result(fn, z, shown)
+    _diagnose(got, _softmax(z), [(np.exp(z), "those are exp(z) without the division by their sum.")], shown)
+    expect_array(got, _softmax(z), name=shown)
+
+    z = np.array([[0.5, -1.0, 2.0, 0.0], [3.0, 3.0, -2.0, 1.0], [-0.3, 0.8, 0.1, -1.5]])
+    shown = "softmax of a batch z of shape (3, 4)"
+    got = _softmax_result(fn, z, shown)
+    wrong_axis = np.exp(z) / np.exp(z).sum(axis=0, keepdims=True)
+    _diagnose(got, _softmax(z), [
+        (wrong_axis, "each column sums to 1 instead of each row: normalise along the last axis, "
+                     "sum(axis=-1, keepdims=True), one probability distribution per example."),
+        (np.exp(z) / np.exp(z).sum(), "the whole batch sums to 1: normalise each row (example) separately, "
+                                      "sum(axis=-1, keepdims=True)."),
+    ], shown)
+    expect_array(got, _softmax(z), name=shown)
+
+    z = np.array([1000.0, 1001.0, 1002.0])
+    shown = "softmax(np.array([1000.0, 1001.0, 1002.0]))"
+    expect_array(_softmax_result(fn, z, shown), _softmax(z), name=shown)
+
+    z = np.array([[0.0, 1.0, 2.0], [1000.0, 999.0, 0.0], [-1000.0, -1001.0, -999.0]])
+    shown = "softmax of rows with very different scales, [[0, 1, 2], [1000, 999, 0], [-1000, -1001, -999]]"
+    try:
+        got = _softmax_result(fn, z, shown)
+    except CheckFailed as failure:
+        if "NaN or infinity" in str(failure):
+            raise CheckFailed(
+                f"{shown} contains NaN: a row far below the largest logit of the whole array underflows "
+                "to 0 / 0. Subtract each row's own maximum, z.max(axis=-1, keepdims=True), not z.max()."
+            ) from None
+        raise
+    expect_array(got, _softmax(z), name=shown, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- 2.4
+def _logsumexp(z: np.ndarray) -> np.ndarray:
+    m = z.max(axis=-1, keepdims=True)
+    return (m + np.log(np.sum(np.exp(z - m), axis=-1, keepdims=True)))[..., 0]
+
+
+def _cross_entropy(z: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(_logsumexp(z) - z[np.arange(len(y)), y]))
+
+
+@exercise(
+    "2.4",
+    "Cross-entropy from logits",
+    hints=[
+        "For one example, -log softmax(z)_y = log(sum_j exp(z_j)) - z_y: the log-sum-exp of the logits "
+        "minus the logit of the correct class. Never compute the probability first: it can underflow to 0, "
+        "and -log(0) is infinite.",
+        "Compute the log-sum-exp of each row with the max shift: m = z.max(axis=1, keepdims=True), "
+        "lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1)). Pick each row's correct logit with "
+        "z[np.arange(N), y] (z[:, y] would give an (N, N) array). Average over the N examples.",
+        "m = z.max(axis=1, keepdims=True); lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]; "
+        "return float(np.mean(lse - z[np.arange(len(y)), y]))",
+    ],
+)
+def _check_cross_entropy(fn: Callable) -> None:
+    z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, -1.0], [-1.0, 0.0, 3.0], [1.0, 1.0, 1.0]])  # (4, 3)
+    y = np.array([0, 2, 2, 1])
+    shown = "cross_entropy(z, y) for z of shape (4, 3), y = [0, 2, 2, 1]"
+    got = _quiet_call(fn, z, y, name="cross_entropy")
+    expected = _cross_entropy(z, y)
+    per_example = _logsumexp(z) - z[np.arange(4), y]
+    if isinstance(got, np.ndarray) and got.shape == (4,):
+        raise CheckFailed(f"{shown} returned one loss per example, shape (4,): the exercise asks for their "
+                          "mean, a single number.")
+    _diagnose(got, expected, [
+        (per_example.sum(), "that is the sum over the 4 examples; the loss is their mean."),
+        (-expected, "the sign is flipped: the loss is -log p_y = LSE(z) - z_y, a positive number."),
+        (float(np.mean(_logsumexp(z) - z[:, y])),
+         "z[:, y] picks the columns y for every row, an (N, N) array. Use z[np.arange(N), y] to take "
+         "row n's entry y[n]."),
+        (float(np.mean(_logsumexp(z) - z[:, 0])), "that always uses the logit of class 0: index with the labels y."),
+        (float(np.mean(-z[np.arange(4), y])), "the log-sum-exp term is missing: -log p_y = LSE(z) - z_y."),
+    ], shown)
+    expect_scalar(got, expected, name=shown)
+
+    for z, y, label in [
+        (np.array([[0.0, 0.0]]), np.array([1]), "z = [[0, 0]], y = [1] (a coin flip: log 2)"),
+        (np.array([[1000.0, 0.0, -1000.0], [50.0, 60.0, 55.0]]), np.array([2, 1]),
+         "z = [[1000, 0, -1000], [50, 60, 55]], y = [2, 1]"),
+    ]:
+        shown = f"cross_entropy for {label}"
+        got = _quiet_call(fn, z, y, name="cross_entropy")
+        try:
+            value = float(got)
+        except (TypeError, ValueError):
+            value = None
+        if value is not None and not np.isfinite(value):
+            raise CheckFailed(
+                f"{shown} is {value}: a probability underflowed to 0 (softmax gives exp(-2000) = 0) or exp "
+                "overflowed. Compute LSE(z) - z_y with the max shift instead of -log(softmax(z)[y])."
+            )
+        expect_scalar(got, _cross_entropy(z, y), name=shown)
+
+
+# --------------------------------------------------------------------------- 2.5
+def _f_parts(x: float, y: float) -> dict[str, float]:
+    u = x * x * y
+    return {"u": u, "sin": math.sin(u), "cos": math.cos(u), "w": math.exp(-x)}
+
+
+def _grad_f(x: float, y: float) -> tuple[float, float]:
+    p = _f_parts(x, y)
+    return p["cos"] * 2 * x * y * p["w"] - p["sin"] * p["w"], p["cos"] * x * x * p["w"]
+
+
+@exercise(
+    "2.5",
+    "The chain rule on a composite function",
+    hints=[
+        "Draw the graph: u = x**2 * y, v = sin(u), w = exp(-x), f = v * w. Then x reaches f along two "
+        "routes (through u and through w), and y along one.",
+        "Local derivatives: df/dv = w, df/dw = v, dv/du = cos(u), du/dx = 2xy, du/dy = x**2, "
+        "dw/dx = -exp(-x). Multiply along each route and add the routes.",
+        "dfdx = cos(u) * 2*x*y * w - sin(u) * w and dfdy = cos(u) * x**2 * w, with u = x**2 * y and "
+        "w = np.exp(-x); return dfdx, dfdy.",
+    ],
+)
+def _check_grad_f(fn: Callable) -> None:
+    for x, y in [(0.7, 1.3), (-1.2, 0.4), (2.0, -0.8), (0.3, 2.5)]:
+        shown = f"grad_f({x}, {y})"
+        dfdx, dfdy = _pair(call(fn, x, y, name="grad_f"), shown, "dfdx, dfdy")
+        exp_dx, exp_dy = _grad_f(x, y)
+        p = _f_parts(x, y)
+        if _close(dfdx, exp_dy) and _close(dfdy, exp_dx) and not _close(exp_dx, exp_dy):
+            raise CheckFailed(f"{shown}: the two partial derivatives are swapped; return dfdx first, then dfdy.")
+        _diagnose(dfdx, exp_dx, [
+            (p["cos"] * 2 * x * y * p["w"], "only the route through u = x**2 y is there. x also reaches f "
+                                            "through w = exp(-x): add -sin(u) * exp(-x) (product rule)."),
+            (-p["sin"] * p["w"], "only the route through w = exp(-x) is there: add cos(u) * 2xy * exp(-x)."),
+            (p["cos"] * p["w"] - p["sin"] * p["w"], "the inner derivative du/dx = 2xy is missing from the "
+                                                    "route through u."),
+            (p["cos"] * 2 * x * p["w"] - p["sin"] * p["w"], "du/dx is 2xy, not 2x: y stays in as a factor."),
+            (p["cos"] * 2 * x * y * p["w"] + p["sin"] * p["w"], "d/dx exp(-x) is -exp(-x): the second term "
+                                                                "needs a minus sign."),
+        ], f"dfdx from {shown}")
+        expect_scalar(dfdx, exp_dx, name=f"dfdx from {shown}")
+        _diagnose(dfdy, exp_dy, [
+            (p["cos"] * p["w"], "the inner derivative du/dy = x**2 is missing."),
+            (p["cos"] * x * x, "the factor w = exp(-x) is missing: df/dv = w."),
+            (p["cos"] * 2 * x * y * p["w"], "that is the route through u for x; for y, du/dy = x**2."),
+        ], f"dfdy from {shown}")
+        expect_scalar(dfdy, exp_dy, name=f"dfdy from {shown}")
+
+
+# --------------------------------------------------------------------------- 2.6
+def _value_case(cls: Any, build: Callable, inputs: Sequence[float]) -> tuple[Any, list[float]]:
+    leaves = [cls(v) for v in inputs]
+    out = build(*leaves)
+    if not hasattr(out, "backward") or not hasattr(out, "data"):
+        raise TypeError(f"the result is a {type(out).__name__}, not a Value")
+    out.backward()
+    return out.data, [leaf.grad for leaf in leaves]
+
+
+def _run_value(cls: Any, build: Callable, inputs: Sequence[float], op: str, shown: str) -> tuple[float, list[float]]:
+    try:
+        return call(lambda *v: _value_case(cls, build, v), *inputs, name=f"Value.{op}")
+    except CheckFailed as failure:
+        text = str(failure)
+        if "not a Value" in text or "has no attribute 'backward'" in text or "has no attribute 'data'" in text:
+            raise CheckFailed(
+                f"{shown}: Value.{op} must return a new Value, `out = Value(result, (self,), '{op}')`, "
+                "so that the graph continues; it returned something else."
+            ) from None
+        raise
+
+
+@exercise(
+    "2.6",
+    "Two new operations for Value: tanh and log",
+    hints=[
+        "Follow the pattern of Value.exp: compute the number, wrap it in a new Value whose parents are "
+        "(self,), define a _backward that adds the local derivative times out.grad to self.grad, attach it "
+        "to out, and return out.",
+        "The local derivatives: d tanh(a)/da = 1 - tanh(a)**2, which you can write with the output t = "
+        "out.data; d log(a)/da = 1 / a. Always `self.grad += ... * out.grad`: += because a Value may be "
+        "used more than once, and * out.grad because of the chain rule.",
+        "tanh: t = math.tanh(self.data); out = Value(t, (self,), 'tanh'); def _backward(): self.grad += "
+        "(1 - t ** 2) * out.grad; out._backward = _backward; return out. log: the same with "
+        "math.log(self.data) and self.grad += out.grad / self.data.",
+    ],
+)
+def _check_value(cls: Any) -> None:
+    if not isinstance(cls, type):
+        raise CheckFailed(f"pass the class itself, check('2.6', Value); got a {type(cls).__name__}.")
+    for op in ("tanh", "log"):
+        if not callable(getattr(cls, op, None)):
+            raise CheckFailed(f"Value has no method {op}: define `def {op}(self):` inside the class.")
+
+    # tanh alone
+    a = 0.7
+    t = math.tanh(a)
+    shown = "x = Value(0.7); out = x.tanh(); out.backward()"
+    data, (grad,) = _run_value(cls, lambda x: x.tanh(), [a], "tanh", shown)
+    expect_scalar(data, t, name=f"out.data after {shown}")
+    if grad == 0.0:
+        raise CheckFailed(
+            f"x.grad is 0 after {shown}: the gradient never reached x. Attach the backward function "
+            "to the new Value, `out._backward = _backward`."
+        )
+    _diagnose(grad, 1 - t ** 2, [
+        (1 - t, "the derivative of tanh is 1 - tanh(a)**2: square it."),
+        (1 - a ** 2, "the derivative is 1 - tanh(a)**2, with the tanh of the input, not 1 - a**2."),
+        (t, "that is tanh(a) itself; its derivative is 1 - tanh(a)**2."),
+        (1 + t ** 2, "the derivative of tanh is 1 - tanh(a)**2, with a minus sign."),
+    ], f"x.grad after {shown}")
+    expect_scalar(grad, 1 - t ** 2, name=f"x.grad after {shown}")
+
+    _check_parents(cls, "tanh", 0.25, lambda v: 2 * (1 - math.tanh(2 * v) ** 2))
+
+    # tanh inside a graph: an upstream gradient, and x used twice
+    a = -0.4
+    t = math.tanh(a)
+    shown = "x = Value(-0.4); out = x.tanh() * 3; out.backward()"
+    _, (grad,) = _run_value(cls, lambda x: x.tanh() * 3.0, [a], "tanh", shown)
+    _diagnose(grad, 3 * (1 - t ** 2), [
+        (1 - t ** 2, "the gradient ignores what comes after tanh: multiply the local derivative by "
+                     "out.grad (the chain rule)."),
+    ], f"x.grad after {shown}")
+    expect_scalar(grad, 3 * (1 - t ** 2), name=f"x.grad after {shown}")
+
+    a = 0.3
+    t = math.tanh(a)
+    shown = "x = Value(0.3); out = x.tanh() * x; out.backward()"
+    _, (grad,) = _run_value(cls, lambda x: x.tanh() * x, [a], "tanh", shown)
+    _diagnose(grad, t + a * (1 - t ** 2), [
+        (a * (1 - t ** 2), "x is used twice, but only the route through tanh arrived: the backward "
+                           "function must add to self.grad (`+=`), not overwrite it (`=`)."),
+    ], f"x.grad after {shown}")
+    expect_scalar(grad, t + a * (1 - t ** 2), name=f"x.grad after {shown}")
+
+    # log
+    a = 2.5
+    shown = "x = Value(2.5); out = x.log(); out.backward()"
+    data, (grad,) = _run_value(cls, lambda x: x.log(), [a], "log", shown)
+    _diagnose(data, math.log(a), [(math.log10(a), "use the natural logarithm, math.log, not log10.")],
+              f"out.data after {shown}")
+    expect_scalar(data, math.log(a), name=f"out.data after {shown}")
+    if grad == 0.0:
+        raise CheckFailed(
+            f"x.grad is 0 after {shown}: the gradient never reached x. Attach the backward function "
+            "to the new Value, `out._backward = _backward`."
+        )
+    _diagnose(grad, 1 / a, [
+        (math.log(a), "that is log(a) itself; its derivative is 1 / a."),
+        (-1 / a ** 2, "that is the derivative of 1 / a; the derivative of log(a) is 1 / a."),
+        (1 / math.log(a), "the derivative of log(a) is 1 / a, the reciprocal of the input, not of the output."),
+        (a, "the derivative of log(a) is 1 / a: divide by the input instead of multiplying."),
+    ], f"x.grad after {shown}")
+    expect_scalar(grad, 1 / a, name=f"x.grad after {shown}")
+
+    _check_parents(cls, "log", 1.2, lambda v: 1 / v)
+
+    a = 1.7
+    shown = "x = Value(1.7); out = x.log() * x; out.backward()"
+    _, (grad,) = _run_value(cls, lambda x: x.log() * x, [a], "log", shown)
+    _diagnose(grad, math.log(a) + 1, [
+        (1.0, "x is used twice, but only the route through log arrived: the backward function must "
+              "add to self.grad (`+=`), not overwrite it (`=`)."),
+    ], f"x.grad after {shown}")
+    expect_scalar(grad, math.log(a) + 1, name=f"x.grad after {shown}")
+
+    a, b = 1.5, 0.8
+    shown = "x, y = Value(1.5), Value(0.8); out = (x * y).log() * 2 + (x + y).tanh(); out.backward()"
+    t = math.tanh(a + b)
+    _, grads = _run_value(cls, lambda x, y: (x * y).log() * 2.0 + (x + y).tanh(), [a, b], "log", shown)
+    expected = [2 / a + (1 - t ** 2), 2 / b + (1 - t ** 2)]
+    _diagnose(grads, expected, [
+        ([1 / a + (1 - t ** 2), 1 / b + (1 - t ** 2)], "the log's gradient ignores out.grad: multiply by it."),
+    ], f"[x.grad, y.grad] after {shown}")
+    expect_array(np.array(grads, dtype=float), np.array(expected), name=f"[x.grad, y.grad] after {shown}")
+
+
+def _check_parents(cls: Any, op: str, a: float, derivative: Callable[[float], float]) -> None:
+    """The operation applied to an intermediate node: the gradient must flow on through it."""
+    shown = f"x = Value({a}); out = (x * 2).{op}(); out.backward()"
+    _, (grad,) = _run_value(cls, lambda x: getattr(x * 2.0, op)(), [a], op, shown)
+    if grad == 0.0:
+        raise CheckFailed(
+            f"x.grad is 0 after {shown}: the gradient stopped at the node x * 2, so it never reached x. "
+            f"backward() only visits the parents it is told about: create the result as "
+            f"`Value(..., (self,), '{op}')`."
+        )
+    expect_scalar(grad, derivative(a), name=f"x.grad after {shown}")
+
+
+# --------------------------------------------------------------------------- 2.7
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-x))
+
+
+_TRUE_DERIVATIVES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "softplus": _sigmoid,
+    "swish": lambda x: _sigmoid(x) + x * _sigmoid(x) * (1 - _sigmoid(x)),
+    "log_cosh": np.tanh,
+    "gaussian": lambda x: -x * np.exp(-x ** 2 / 2),
+}
+#: The bug planted in the exercise: the product rule's x dropped from swish's derivative.
+_PLANTED = {"swish": lambda x: _sigmoid(x) + _sigmoid(x) * (1 - _sigmoid(x))}
+
+
+@exercise(
+    "2.7",
+    "Find the wrong derivative (B)",
+    hints=[
+        "Check each of the four derivatives with check_gradient, as in the example cell, but at several "
+        "points, e.g. x = np.linspace(-2, 2, 9): a wrong derivative can agree with the right one at a "
+        "single point by coincidence (try x = 1 and see).",
+        "For an element-wise function f, the gradient of np.sum(f(x)) is exactly the vector of derivatives "
+        "f'(x_i), so check_gradient(lambda v: np.sum(f(v)), x, df(x)) checks df at every entry of x. One of "
+        "the four fails; its worst_index shows where. Then differentiate that function again by hand.",
+        "swish(x) = x * sigmoid(x) is a product, so its derivative is sigmoid(x) + x * sigmoid(x) * "
+        "(1 - sigmoid(x)): the given version lost the x in the second term. Return "
+        "{**DERIVATIVES, 'swish': your_corrected_function}.",
+    ],
+)
+def _check_repaired(fn: Callable) -> None:
+    got = call(fn, name="repaired_derivatives")
+    if got is None:
+        raise CheckFailed("repaired_derivatives() returned None: did you forget to return the dictionary?")
+    if not isinstance(got, dict):
+        raise CheckFailed(
+            f"repaired_derivatives() should return a dict name -> derivative function, like DERIVATIVES; "
+            f"it returned a {type(got).__name__}."
+        )
+    if set(got) != set(_TRUE_DERIVATIVES):
+        raise CheckFailed(
+            f"the dictionary should have the keys {sorted(_TRUE_DERIVATIVES)}, got {sorted(map(str, got))}: "
+            "start from DERIVATIVES and replace only the wrong entry."
+        )
+    x = np.linspace(-3.0, 3.0, 13) + 0.05           # avoid the coincidence points
+    still_planted = []
+    for name, reference in _TRUE_DERIVATIVES.items():
+        derivative = got[name]
+        values = _quiet_call(derivative, x.copy(), name=f"the derivative of {name}")
+        expected = reference(x)
+        if _close(values, expected):
+            continue
+        if name in _PLANTED and _close(values, _PLANTED[name](x)):
+            still_planted.append(name)
+            continue
+        if name in _PLANTED:
+            _diagnose(values, expected, [
+                (x * _sigmoid(x) * (1 - _sigmoid(x)),
+                 "only the second term of the product rule is there: d/dx [x * sigmoid(x)] = "
+                 "sigmoid(x) + x * sigmoid'(x)."),
+            ], f"your derivative of {name} on x = np.linspace(-3, 3, 13) + 0.05")
+        if name not in _PLANTED:
+            raise CheckFailed(
+                f"the derivative of {name} is now wrong, but the one you were given for {name} was right: "
+                "change only the derivative that fails check_gradient."
+            )
+        expect_array(values, expected, name=f"your derivative of {name} on x = np.linspace(-3, 3, 13) + 0.05")
+    if still_planted:
+        raise CheckFailed(
+            "the planted bug is still there: one of the derivatives in your dictionary still fails the "
+            "gradient check. Run check_gradient on each of the four, at several points (not only at x = 1)."
+        )

@@ -1,0 +1,538 @@
+"""Chapter 2 self-checks accept the right answers and reject the mistakes learners make.
+
+For every exercise: a reference solution passes; each wrong answer in
+``WRONG_WITH_MESSAGES`` (the bugs people really write) fails with a message that
+names the problem; the unfilled stub fails with "not written yet".
+``tests/test_exercises.py`` reads ``WRONG_ANSWERS`` too, to prove that no check in
+the book is toothless.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+from dlcourse_utils.checks import grade
+
+
+# --------------------------------------------------------------------------- reference answers
+def numerical_gradient(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[index] += h
+        minus[index] -= h
+        grad[index] = (f(plus) - f(minus)) / (2 * h)
+    return grad
+
+
+def posterior(prior, sensitivity, specificity):
+    tp = sensitivity * prior
+    fp = (1 - specificity) * (1 - prior)
+    return tp / (tp + fp)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def cross_entropy(z, y):
+    m = z.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.sum(np.exp(z - m), axis=1, keepdims=True)))[:, 0]
+    return float(np.mean(lse - z[np.arange(len(y)), y]))
+
+
+def grad_f(x, y):
+    u = x ** 2 * y
+    w = math.exp(-x)
+    return math.cos(u) * 2 * x * y * w - math.sin(u) * w, math.cos(u) * x ** 2 * w
+
+
+class Value:
+    def __init__(self, data, parents=(), op=""):
+        self.data = float(data)
+        self.grad = 0.0
+        self._parents = parents
+        self._op = op
+        self._backward = lambda: None
+
+    @staticmethod
+    def wrap(other):
+        return other if isinstance(other, Value) else Value(other)
+
+    def __add__(self, other):
+        other = Value.wrap(other)
+        out = type(self)(self.data + other.data, (self, other), "+")
+
+        def _backward():
+            self.grad += out.grad
+            other.grad += out.grad
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other):
+        other = Value.wrap(other)
+        out = type(self)(self.data * other.data, (self, other), "*")
+
+        def _backward():
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+        out._backward = _backward
+        return out
+
+    def _unary(self, data, local):
+        out = type(self)(data, (self,), "")
+
+        def _backward():
+            self.grad += local(self.data, out.data) * out.grad
+        out._backward = _backward
+        return out
+
+    def tanh(self):
+        return self._unary(math.tanh(self.data), lambda a, t: 1 - t ** 2)
+
+    def log(self):
+        return self._unary(math.log(self.data), lambda a, t: 1 / a)
+
+    def backward(self):
+        order, seen = [], set()
+
+        def visit(node):
+            if id(node) not in seen:
+                seen.add(id(node))
+                for parent in node._parents:
+                    visit(parent)
+                order.append(node)
+
+        visit(self)
+        self.grad = 1.0
+        for node in reversed(order):
+            node._backward()
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+GIVEN_DERIVATIVES = {
+    "softplus": _sigmoid,
+    "swish": lambda x: _sigmoid(x) + _sigmoid(x) * (1 - _sigmoid(x)),   # the planted bug
+    "log_cosh": np.tanh,
+    "gaussian": lambda x: -x * np.exp(-x ** 2 / 2),
+}
+
+
+def repaired_derivatives():
+    return {**GIVEN_DERIVATIVES, "swish": lambda x: _sigmoid(x) * (1 + x * (1 - _sigmoid(x)))}
+
+
+REFERENCE = {
+    "2.1": numerical_gradient,
+    "2.2": posterior,
+    "2.3": softmax,
+    "2.4": cross_entropy,
+    "2.5": grad_f,
+    "2.6": Value,
+    "2.7": repaired_derivatives,
+}
+
+
+# --------------------------------------------------------------------------- wrong answers: 2.1
+def gradient_forward_difference(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        plus = x.copy()
+        plus[index] += h
+        grad[index] = (f(plus) - f(x)) / h
+    return grad
+
+
+def gradient_divides_by_h(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        plus, minus = x.copy(), x.copy()
+        plus[index] += h
+        minus[index] -= h
+        grad[index] = (f(plus) - f(minus)) / h
+    return grad
+
+
+def gradient_all_entries_at_once(f, x, h=1e-5):
+    return np.full_like(x, (f(x + h) - f(x - h)) / (2 * h))
+
+
+def gradient_never_restores_x(f, x, h=1e-5):
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        x[index] += h
+        up = f(x)
+        x[index] -= 2 * h
+        grad[index] = (up - f(x)) / (2 * h)
+    return grad
+
+
+def gradient_flattened(f, x, h=1e-5):
+    return numerical_gradient(f, x, h).ravel()
+
+
+def gradient_fixed_step(f, x, h=1e-5):
+    return numerical_gradient(f, x, 1e-6)
+
+
+# --------------------------------------------------------------------------- wrong answers: 2.2
+def posterior_is_sensitivity(prior, sensitivity, specificity):
+    return sensitivity
+
+
+def posterior_specificity_as_false_positive_rate(prior, sensitivity, specificity):
+    tp = sensitivity * prior
+    return tp / (tp + specificity * (1 - prior))
+
+
+def posterior_without_denominator(prior, sensitivity, specificity):
+    return sensitivity * prior
+
+
+def posterior_unweighted_false_positives(prior, sensitivity, specificity):
+    tp = sensitivity * prior
+    return tp / (tp + (1 - specificity))
+
+
+def posterior_python_if(prior, sensitivity, specificity):
+    if prior <= 0:
+        return 0.0
+    return posterior(prior, sensitivity, specificity)
+
+
+# --------------------------------------------------------------------------- wrong answers: 2.3
+def softmax_naive(z):
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_global_max(z):
+    e = np.exp(z - z.max())
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def softmax_wrong_axis(z):
+    e = np.exp(z - z.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def softmax_without_keepdims(z):
+    e = np.exp(z - z.max(axis=-1))
+    return e / e.sum(axis=-1)
+
+
+def softmax_normalises_whole_batch(z):
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+# --------------------------------------------------------------------------- wrong answers: 2.4
+def cross_entropy_via_log_softmax(z, y):
+    return float(np.mean(-np.log(softmax(z)[np.arange(len(y)), y])))
+
+
+def cross_entropy_summed(z, y):
+    return cross_entropy(z, y) * len(y)
+
+
+def cross_entropy_column_indexing(z, y):
+    m = z.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.sum(np.exp(z - m), axis=1, keepdims=True)))[:, 0]
+    return float(np.mean(lse - z[:, y]))
+
+
+def cross_entropy_per_example(z, y):
+    m = z.max(axis=1, keepdims=True)
+    lse = (m + np.log(np.sum(np.exp(z - m), axis=1, keepdims=True)))[:, 0]
+    return lse - z[np.arange(len(y)), y]
+
+
+def cross_entropy_lse_without_shift(z, y):
+    return float(np.mean(np.log(np.sum(np.exp(z), axis=1)) - z[np.arange(len(y)), y]))
+
+
+def cross_entropy_negative(z, y):
+    return -cross_entropy(z, y)
+
+
+# --------------------------------------------------------------------------- wrong answers: 2.5
+def grad_f_one_route(x, y):
+    u = x ** 2 * y
+    return math.cos(u) * 2 * x * y * math.exp(-x), math.cos(u) * x ** 2 * math.exp(-x)
+
+
+def grad_f_no_inner_derivative(x, y):
+    u = x ** 2 * y
+    w = math.exp(-x)
+    return math.cos(u) * w - math.sin(u) * w, math.cos(u) * w
+
+
+def grad_f_exp_sign(x, y):
+    u = x ** 2 * y
+    w = math.exp(-x)
+    return math.cos(u) * 2 * x * y * w + math.sin(u) * w, math.cos(u) * x ** 2 * w
+
+
+def grad_f_swapped(x, y):
+    dx, dy = grad_f(x, y)
+    return dy, dx
+
+
+def grad_f_du_dx_without_y(x, y):
+    u = x ** 2 * y
+    w = math.exp(-x)
+    return math.cos(u) * 2 * x * w - math.sin(u) * w, math.cos(u) * x ** 2 * w
+
+
+def grad_f_only_dx(x, y):
+    return grad_f(x, y)[0]
+
+
+# --------------------------------------------------------------------------- wrong answers: 2.6
+class ValueTanhOverwrites(Value):
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = type(self)(t, (self,), "tanh")
+
+        def _backward():
+            self.grad = (1 - t ** 2) * out.grad
+        out._backward = _backward
+        return out
+
+
+class ValueTanhNotSquared(Value):
+    def tanh(self):
+        return self._unary(math.tanh(self.data), lambda a, t: 1 - t)
+
+
+class ValueTanhIgnoresUpstream(Value):
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = type(self)(t, (self,), "tanh")
+
+        def _backward():
+            self.grad += 1 - t ** 2
+        out._backward = _backward
+        return out
+
+
+class ValueTanhWithoutParents(Value):
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = type(self)(t, (), "tanh")
+
+        def _backward():
+            self.grad += (1 - t ** 2) * out.grad
+        out._backward = _backward
+        return out
+
+
+class ValueTanhReturnsFloat(Value):
+    def tanh(self):
+        return math.tanh(self.data)
+
+
+class ValueLogDerivativeIsLog(Value):
+    def log(self):
+        return self._unary(math.log(self.data), lambda a, t: math.log(a))
+
+
+class ValueLogOverwrites(Value):
+    def log(self):
+        out = type(self)(math.log(self.data), (self,), "log")
+
+        def _backward():
+            self.grad = out.grad / self.data
+        out._backward = _backward
+        return out
+
+
+def value_instance_not_class():
+    return Value(1.0)
+
+
+# --------------------------------------------------------------------------- wrong answers: 2.7
+def derivatives_unchanged():
+    return dict(GIVEN_DERIVATIVES)
+
+
+def derivatives_half_product_rule():
+    return {**GIVEN_DERIVATIVES, "swish": lambda x: x * _sigmoid(x) * (1 - _sigmoid(x))}
+
+
+def derivatives_fixed_the_wrong_one():
+    return {**GIVEN_DERIVATIVES, "softplus": lambda x: _sigmoid(-x)}
+
+
+def derivatives_broke_a_right_one_too():
+    fixed = repaired_derivatives()
+    fixed["gaussian"] = lambda x: x * np.exp(-x ** 2 / 2)
+    return fixed
+
+
+def derivatives_only_the_fix():
+    return repaired_derivatives()["swish"]
+
+
+# (wrong answer, a substring its failure message must contain)
+WRONG_WITH_MESSAGES = {
+    "2.1": [
+        (gradient_forward_difference, "forward difference"),
+        (gradient_divides_by_h, "exactly twice"),
+        (gradient_all_entries_at_once, "one entry at a time"),
+        (gradient_never_restores_x, "changed its argument number 2 in place"),
+        (gradient_flattened, "laid out wrongly"),
+        (gradient_fixed_step, "ignores its h argument"),
+    ],
+    "2.2": [
+        (posterior_is_sensitivity, "that is the sensitivity"),
+        (posterior_specificity_as_false_positive_rate, "1 - specificity"),
+        (posterior_without_denominator, "Divide it by P(positive)"),
+        (posterior_unweighted_false_positives, "share of healthy people"),
+        (posterior_python_if, "truth value of an array"),
+    ],
+    "2.3": [
+        (softmax_naive, "Subtract the largest logit"),
+        (softmax_global_max, "not z.max()"),
+        (softmax_wrong_axis, "each column sums to 1"),
+        (softmax_without_keepdims, "keepdims=True"),
+        (softmax_normalises_whole_batch, "the whole batch sums to 1"),
+    ],
+    "2.4": [
+        (cross_entropy_via_log_softmax, "underflowed"),
+        (cross_entropy_summed, "sum over the 4 examples"),
+        (cross_entropy_column_indexing, "z[np.arange(N), y]"),
+        (cross_entropy_per_example, "one loss per example"),
+        (cross_entropy_lse_without_shift, "max shift"),
+        (cross_entropy_negative, "sign is flipped"),
+    ],
+    "2.5": [
+        (grad_f_one_route, "also reaches f through w"),
+        (grad_f_no_inner_derivative, "inner derivative"),
+        (grad_f_exp_sign, "minus sign"),
+        (grad_f_swapped, "swapped"),
+        (grad_f_du_dx_without_y, "not 2x"),
+        (grad_f_only_dx, "should return 2 things"),
+    ],
+    "2.6": [
+        (ValueTanhOverwrites, "(`+=`)"),
+        (ValueTanhNotSquared, "square it"),
+        (ValueTanhIgnoresUpstream, "multiply the local derivative by out.grad"),
+        (ValueTanhWithoutParents, "never reached x"),
+        (ValueTanhReturnsFloat, "must return a new Value"),
+        (ValueLogDerivativeIsLog, "its derivative is 1 / a"),
+        (ValueLogOverwrites, "only the route through log arrived"),
+        (value_instance_not_class, "pass the class itself"),
+    ],
+    "2.7": [
+        (derivatives_unchanged, "the planted bug is still there"),
+        (derivatives_half_product_rule, "only the second term of the product rule"),
+        (derivatives_fixed_the_wrong_one, "the one you were given for softplus was right"),
+        (derivatives_broke_a_right_one_too, "the one you were given for gaussian was right"),
+        (derivatives_only_the_fix, "should return a dict"),
+    ],
+}
+
+#: Read by tests/test_exercises.py: every exercise must reject at least two of these.
+WRONG_ANSWERS = {key: [fn for fn, _ in pairs] for key, pairs in WRONG_WITH_MESSAGES.items()}
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+class ValueStub(Value):
+    """The generated exercise: tanh and log still raise NotImplementedError."""
+
+    def tanh(self):
+        raise NotImplementedError()
+
+    def log(self):
+        raise NotImplementedError()
+
+
+STUBS = {key: _stub for key in REFERENCE} | {"2.6": ValueStub}
+
+
+# --------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
+def test_reference_solution_passes(exercise_id):
+    result = grade(exercise_id, REFERENCE[exercise_id])
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize(
+    "exercise_id, wrong, expected_text",
+    [(key, fn, text) for key, pairs in WRONG_WITH_MESSAGES.items() for fn, text in pairs],
+    ids=lambda value: getattr(value, "__name__", None) if callable(value) else None,
+)
+def test_wrong_answer_is_rejected_with_a_specific_message(exercise_id, wrong, expected_text):
+    result = grade(exercise_id, wrong)
+    assert result.passed is False
+    assert expected_text in result.message, result.message
+
+
+@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
+def test_unfilled_stub_is_reported_as_not_written_yet(exercise_id):
+    result = grade(exercise_id, STUBS[exercise_id])
+    assert result.passed is False
+    assert "not written yet" in result.message
+
+
+@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
+def test_each_exercise_has_at_least_two_wrong_answers(exercise_id):
+    assert len(WRONG_ANSWERS[exercise_id]) >= 2
+
+
+def test_half_written_value_class_names_the_missing_operation():
+    class ValueWithoutLog(Value):
+        def log(self):
+            raise NotImplementedError()
+
+    result = grade("2.6", ValueWithoutLog)
+    assert not result.passed and "Value.log is not written yet" in result.message
+
+
+def test_naive_softmax_is_rejected_without_leaking_a_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = grade("2.3", softmax_naive)
+    assert not result.passed
+
+
+def test_alternative_correct_answers_are_accepted():
+    def tanh_from_exp(self):                       # tanh built from existing operations
+        e = (self * 2.0).exp()
+        return (e + -1.0) * (e + 1.0) ** -1
+
+    class ValueComposedTanh(Value):
+        def exp(self):
+            return self._unary(math.exp(self.data), lambda a, t: t)
+
+        def __pow__(self, k):
+            return self._unary(self.data ** k, lambda a, t: k * a ** (k - 1))
+
+        tanh = tanh_from_exp
+
+    assert grade("2.6", ValueComposedTanh).passed
+    assert grade("2.5", lambda x, y: np.array(grad_f(x, y))).passed
+    assert grade("2.4", lambda z, y: np.mean(cross_entropy_per_example(z, y))).passed
+    assert grade("2.1", lambda f, x, h=1e-5: numerical_gradient(f, x.copy(), h)).passed
+
+
+@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
+def test_graders_are_fast_and_deterministic(exercise_id):
+    start = time.perf_counter()
+    first = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
+    second = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
+    reference = grade(exercise_id, REFERENCE[exercise_id])
+    assert time.perf_counter() - start < 2.0
+    assert first == second and reference.passed
