@@ -53,6 +53,18 @@ def test_a_notebook_within_budget_is_recorded_with_time_memory_and_metrics(tmp_p
     assert "test accuracy: 0.975" in page.read_text()
 
 
+@pytest.mark.parametrize(
+    "line, expected",
+    [("test accuracy: 0.9812", ("test accuracy", 0.9812)), ("accuracy: 97.5%", ("accuracy", 0.975)),
+     ("max relative error = 2.2e-08", ("max relative error", 2.2e-08))],
+)
+def test_metric_lines_are_parsed_with_percent_and_scientific_notation(line, expected):
+    cell = nbformat.v4.new_code_cell("", metadata={"tags": ["metrics"]})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=line + "\nnot a metric line\n")]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    assert bench.metrics_of(nb) == {expected[0]: expected[1]}
+
+
 def test_recorded_benchmark_covers_every_notebook_within_budget():
     assert bench.breaches(bench.load(bench.RESULTS)) == []
 

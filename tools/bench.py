@@ -41,7 +41,7 @@ RESULTS = ROOT / "bench" / "results.json"
 PAGE = ROOT / "reference" / "runtime.md"
 DEFAULT_BUDGETS = {"chapters": 120.0, "solutions": 90.0}
 MEMORY_BUDGET_MB = 2560.0
-METRIC_LINE = re.compile(r"^\s*([A-Za-z][\w \-/()]*?)\s*[:=]\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*$")
+METRIC_LINE = re.compile(r"^\s*([A-Za-z][\w \-/()]*?)\s*[:=]\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*(%?)\s*$")
 PACKAGES = ("numpy", "matplotlib", "tensorflow-cpu", "keras", "torch", "nltk", "scikit-learn", "jupyter-book")
 
 
