@@ -74,7 +74,7 @@ def metrics_of(nb) -> dict[str, float]:
                 match = METRIC_LINE.match(line)
                 if match:  # "97.5%" is recorded as the fraction 0.975
                     value = float(match.group(2)) / (100 if match.group(3) else 1)
-                    found[match.group(1).strip()] = round(value, 6)
+                    found[match.group(1).strip()] = float(f"{value:.6g}")
     return found
 
 
