@@ -92,3 +92,24 @@ def test_chapter_closing_sections(path):
 def test_exercise_notebooks_import_the_checks(path):
     nb = nbformat.read(path, as_version=4)
     assert "from dlcourse_utils.checks import check, hint" in nb.cells[4].source
+
+
+LEAKS = [
+    (re.compile(r"site-packages|/home/|/root/|/work/"), "a path of the machine that ran it"),
+    (re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d", re.M), "a timestamped TensorFlow/absl log line"),
+    (re.compile(r"IProgress not found"), "tqdm's widget warning (use `from tqdm import tqdm`)"),
+    (re.compile(r" at 0x[0-9a-f]{6,}"), "a memory address"),
+]
+
+
+@pytest.mark.parametrize("path", [p for p in ALL if "exercises" not in p.parts], ids=rel)
+def test_stored_outputs_are_portable(path):
+    """What a reader sees must not depend on the machine that made it."""
+    nb = nbformat.read(path, as_version=4)
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") + "".join(
+                v for k, v in output.get("data", {}).items() if k.startswith("text/") and isinstance(v, str)
+            ) + "\n".join(output.get("traceback", []))
+            for pattern, what in LEAKS:
+                assert not pattern.search(text), f"{rel(path)} cell {index}: stored output shows {what}"
