@@ -1,0 +1,632 @@
+"""Graders for chapter 10, deployment (exercises 10.1-10.7).
+
+The chapter's vocabulary: an exported model is checked by *parity* (the largest
+absolute difference from the original's outputs, against a tolerance); a service
+checks every request against a strict *schema* and answers bad input with a 4xx;
+int8 quantisation is symmetric, ``scale = max|w| / 127`` and
+``q = clip(round(w / scale), -127, 127)``.
+
+Every grader compares the learner's answer with a private reference computed here,
+on fixed inputs. PyTorch, ONNX, FastAPI and pydantic are imported inside the
+graders, so importing this module stays cheap.
+"""
+from __future__ import annotations
+
+import copy
+import io
+import math
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .core import CheckFailed, _short, call, exercise, expect_array
+
+NOT_WRITTEN = "is not written yet: replace `raise NotImplementedError` with your code."
+
+
+def _call_expecting(fn: Callable, exc: type[BaseException], *args: Any, label: str) -> Any:
+    """Call learner code where an exception of type ``exc`` may be the right answer.
+
+    Returns the exception if one of type ``exc`` was raised, otherwise the result.
+    """
+    try:
+        return fn(*copy.deepcopy(args))
+    except NotImplementedError:
+        raise CheckFailed(f"{label} {NOT_WRITTEN}") from None
+    except exc as error:
+        return error
+    except Exception as error:  # anything else is a bug in the learner's code
+        raise CheckFailed(f"calling {label} raised {type(error).__name__}: {error}") from None
+
+
+# --------------------------------------------------------------------------- 10.1
+def _parity_reference(reference: np.ndarray, candidate: np.ndarray, atol: float) -> tuple[float, bool]:
+    reference = np.asarray(reference, dtype=np.float64)
+    candidate = np.asarray(candidate, dtype=np.float64)
+    if reference.shape != candidate.shape:
+        raise ValueError(f"shapes differ: {reference.shape} vs {candidate.shape}")
+    if not np.all(np.isfinite(candidate)):
+        return math.inf, False
+    diff = float(np.max(np.abs(reference - candidate)))
+    return diff, diff <= atol
+
+
+def _parity_cases() -> list[tuple[str, np.ndarray, np.ndarray, float]]:
+    rng = np.random.default_rng(10)
+    logits = rng.normal(0, 3, size=(6, 10)).astype(np.float32)       # (6, 10)
+    close = logits + rng.uniform(-3e-6, 3e-6, size=logits.shape).astype(np.float32)
+    below = logits.copy()
+    below[2, 7] -= 2e-3                        # one value too LOW: the difference is negative
+    big = rng.normal(1000, 50, size=(4, 5))    # large values: a relative tolerance would hide errors
+    big_off = big + 5e-4
+    many = rng.normal(0, 1, size=(200, 10))    # one bad value among 2,000: the mean hides it
+    many_off = many.copy()
+    many_off[123, 4] += 1e-3
+    loose = logits + 0.05
+    return [
+        ("a faithful export (differences of about 3e-6)", logits, close, 1e-5),
+        ("one value 2e-3 below the reference", logits, below, 1e-5),
+        ("values around 1000, all off by 5e-4", big, big_off, 1e-5),
+        ("one value off by 1e-3 among 2,000", many, many_off, 1e-5),
+        ("differences of 0.05 with atol=0.1", logits, loose, 0.1),
+        ("differences of 0.05 with atol=0.01", logits, loose, 0.01),
+    ]
+
+
+@exercise(
+    "10.1",
+    "A parity test",
+    hints=[
+        "The difference that matters is the largest one, in absolute value: one wrong number "
+        "is enough to make an export wrong. Compare it with `atol`, and nothing else.",
+        "Check `reference.shape == candidate.shape` first and `raise ValueError(...)` if not "
+        "(otherwise NumPy broadcasts (5, 10) against (5, 1) without complaint). Then, if "
+        "`not np.all(np.isfinite(candidate))`, return `(float('inf'), False)`.",
+        "diff = float(np.max(np.abs(np.asarray(reference, float) - np.asarray(candidate, float)))); "
+        "return diff, diff <= atol",
+    ],
+)
+def _check_parity(fn: Callable) -> None:
+    for label, reference, candidate, atol in _parity_cases():
+        shown = f"parity(...) for {label}"
+        got = call(fn, reference, candidate, atol, name="parity")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise CheckFailed(f"{shown} returned {_short(got)}: return a pair `(max_abs_diff, passed)`.")
+        diff, passed = got
+        want_diff, want_passed = _parity_reference(reference, candidate, atol)
+        if not isinstance(passed, (bool, np.bool_)):
+            raise CheckFailed(f"{shown}: `passed` is a {type(passed).__name__}; return True or False.")
+        try:
+            diff = float(diff)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"{shown}: max_abs_diff should be a number, got {type(diff).__name__}.") from None
+        if not np.isclose(diff, want_diff, rtol=1e-6, atol=1e-12):
+            signed = float(np.max(np.asarray(reference, float) - np.asarray(candidate, float)))
+            signed_other = float(np.max(np.asarray(candidate, float) - np.asarray(reference, float)))
+            mean = float(np.mean(np.abs(np.asarray(reference, float) - np.asarray(candidate, float))))
+            reason = ""
+            if np.isclose(diff, signed) or np.isclose(diff, signed_other):
+                reason = " That is the largest *signed* difference: take np.abs before np.max."
+            elif np.isclose(diff, mean):
+                reason = " That is the mean difference: one bad value hides in a mean; use np.max."
+            raise CheckFailed(f"{shown}: max_abs_diff is {diff:.3g}, expected {want_diff:.3g}.{reason}")
+        if bool(passed) != want_passed:
+            extra = ""
+            if want_diff <= 0.01 * np.max(np.abs(reference)) and not want_passed:
+                extra = (" A relative tolerance (np.allclose's rtol) scales with the values and "
+                         "lets this through; compare with atol only.")
+            raise CheckFailed(
+                f"{shown}: passed is {bool(passed)}, but the largest difference {want_diff:.3g} is "
+                f"{'within' if want_passed else 'above'} atol={atol:g}.{extra}"
+            )
+
+    reference = np.zeros((5, 10))
+    for candidate in (np.zeros((5, 1)), np.zeros((10, 5))):
+        got = _call_expecting(fn, ValueError, reference, candidate, 1e-5, label="parity")
+        if not isinstance(got, ValueError):
+            raise CheckFailed(
+                f"parity(reference of shape (5, 10), candidate of shape {candidate.shape}) returned "
+                f"{_short(got)}: outputs of different shapes can never match. Raise a ValueError "
+                "(NumPy broadcasting hides the mismatch otherwise)."
+            )
+
+    with_nan = np.zeros((3, 4))
+    with_nan[1, 2] = np.nan
+    for bad, what in ((with_nan, "NaN"), (np.full((3, 4), np.inf), "infinity")):
+        got = call(fn, np.zeros((3, 4)), bad, 1e-5, name="parity")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise CheckFailed(f"parity(...) with {what} returned {_short(got)}: return a pair.")
+        if bool(got[1]):
+            raise CheckFailed(
+                f"parity(...) passed a candidate holding {what}: a broken export must fail. "
+                "np.nanmax and `not diff > atol` both let NaN through; test np.isfinite."
+            )
+        if not (isinstance(got[0], (float, np.floating)) and math.isinf(float(got[0]))):
+            raise CheckFailed(f"parity(...) with {what} should return max_abs_diff = float('inf'), got {_short(got[0])}.")
+
+
+# --------------------------------------------------------------------------- 10.2
+def _valid_payloads() -> list[dict]:
+    return [
+        {"readings": [[20.5, 1013.0, 0.45, 3.0]]},
+        {"readings": [[0, 0, 0, 0], [-40.0, 950.25, 1, 12]]},   # integers are numbers too
+        {"readings": [[float(i), 1.0, 2.0, 3.0] for i in range(32)]},
+    ]
+
+
+_ROW = [20.5, 1013.0, 0.45, 3.0]
+_INVALID_PAYLOADS = [
+    ({"readings": []}, "an empty batch", "Field(min_length=1, ...) on readings"),
+    ({"readings": [_ROW] * 33}, "33 rows (the limit is 32)", "Field(max_length=32) on readings"),
+    ({"readings": [_ROW[:3]]}, "a row of 3 readings", "exactly 4 numbers per row: min_length=4, max_length=4"),
+    ({"readings": [_ROW + [1.0]]}, "a row of 5 readings", "exactly 4 numbers per row: min_length=4, max_length=4"),
+    ({"readings": [["20.5", 1013.0, 0.45, 3.0]]}, 'the string "20.5"', "strict=True on the number type"),
+    ({"readings": [[True, 1013.0, 0.45, 3.0]]}, "the boolean true", "strict=True on the number type"),
+    ({"readings": [[None, 1013.0, 0.45, 3.0]]}, "null", "a float type that is not Optional"),
+    ({"readings": [[float("nan"), 1013.0, 0.45, 3.0]]}, "NaN", "allow_inf_nan=False on the number type"),
+    ({"readings": [[float("inf"), 1013.0, 0.45, 3.0]]}, "infinity", "allow_inf_nan=False on the number type"),
+    ({"readings": [_ROW], "debug": True}, "an unknown extra field", 'model_config = ConfigDict(extra="forbid")'),
+    ({"reading": [_ROW]}, "a misspelt field name", "a required field `readings` (no default)"),
+    ({"readings": _ROW}, "a single row without the outer list", "a list of rows: list[Row]"),
+]
+
+
+@exercise(
+    "10.2",
+    "A strict request schema",
+    hints=[
+        "Build the types from the inside out with typing.Annotated and pydantic.Field: a reading, "
+        "then a row of readings, then the list of rows. Each Field can carry the constraints.",
+        "Reading = Annotated[float, Field(strict=True, allow_inf_nan=False)]; "
+        "Row = Annotated[list[Reading], Field(min_length=4, max_length=4)]. The model needs "
+        "`model_config = ConfigDict(extra=\"forbid\")`.",
+        "class SensorRequest(BaseModel): model_config = ConfigDict(extra='forbid'); "
+        "readings: Annotated[list[Row], Field(min_length=1, max_length=32)]; then return SensorRequest.",
+    ],
+)
+def _check_request_model(fn: Callable) -> None:
+    from pydantic import BaseModel, ValidationError
+
+    model = call(fn, name="make_request_model")
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise CheckFailed(
+            f"make_request_model() returned {_short(model)}: return the class itself "
+            "(a subclass of pydantic.BaseModel), not an instance."
+        )
+    for payload in _valid_payloads():
+        try:
+            parsed = model.model_validate(copy.deepcopy(payload))
+        except ValidationError as error:
+            first = error.errors()[0]
+            raise CheckFailed(
+                f"a valid request with {len(payload['readings'])} row(s) was rejected: "
+                f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+            ) from None
+        readings = getattr(parsed, "readings", None)
+        if readings is None or np.asarray(readings, dtype=float).shape != (len(payload["readings"]), 4):
+            raise CheckFailed("the validated request should have a field `readings` holding the rows.")
+    for payload, what, fix in _INVALID_PAYLOADS:
+        try:
+            model.model_validate(copy.deepcopy(payload))
+        except ValidationError:
+            continue
+        raise CheckFailed(f"the schema accepted a request with {what}; it should reject it. Use {fix}.")
+
+
+# --------------------------------------------------------------------------- 10.3
+def _quantize_reference(w: np.ndarray) -> tuple[np.ndarray, float]:
+    w = np.asarray(w, dtype=np.float64)
+    peak = float(np.max(np.abs(w)))
+    scale = peak / 127 if peak > 0 else 1.0
+    return np.clip(np.round(w / scale), -127, 127).astype(np.int8), scale
+
+
+@exercise(
+    "10.3",
+    "Symmetric int8 quantisation",
+    hints=[
+        "The scale maps the largest magnitude in the tensor, max |w|, to 127. Every weight is "
+        "divided by the scale, rounded to the nearest integer and stored as int8.",
+        "scale = np.abs(w).max() / 127 (use 1.0 if that is 0); q = np.round(w / scale). Casting "
+        "with .astype(np.int8) alone truncates towards zero instead of rounding, and a value "
+        "that lands on 128 would wrap around to -128: clip to [-127, 127] first.",
+        "return np.clip(np.round(w / scale), -127, 127).astype(np.int8), float(scale)",
+    ],
+)
+def _check_quantize(fn: Callable) -> None:
+    rng = np.random.default_rng(3)
+    cases = [
+        ("a (3, 5) tensor of normal weights", rng.normal(0, 0.2, size=(3, 5)).astype(np.float32)),
+        ("a tensor whose largest magnitude is negative", np.array([-2.0, -0.7, 0.0, 0.3, 1.5, 1.9])),
+        ("a (64, 32) weight matrix", rng.normal(0, 0.05, size=(64, 32)).astype(np.float32)),
+        ("an all-zero tensor", np.zeros((2, 3), dtype=np.float32)),
+    ]
+    for label, w in cases:
+        shown = f"quantize_int8(w) for {label}"
+        got = call(fn, w, name="quantize_int8")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise CheckFailed(f"{shown} returned {_short(got)}: return a pair `(q, scale)`.")
+        q, scale = got
+        want_q, want_scale = _quantize_reference(w)
+        q = np.asarray(q)
+        if q.dtype != np.int8:
+            raise CheckFailed(f"{shown}: q has dtype {q.dtype}; store it as np.int8 (.astype(np.int8)).")
+        if q.shape != w.shape:
+            raise CheckFailed(f"{shown}: q has shape {q.shape}, expected {w.shape}.")
+        try:
+            scale = float(scale)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"{shown}: scale should be a number, got {type(scale).__name__}.") from None
+        if not np.isfinite(scale) or scale <= 0:
+            raise CheckFailed(
+                f"{shown}: scale is {scale}. An all-zero tensor has max |w| = 0; use scale 1.0 "
+                "there instead of dividing by zero."
+            )
+        if not np.isclose(scale, want_scale, rtol=1e-6):
+            hint_text = ""
+            if np.isclose(scale, float(np.max(w)) / 127, rtol=1e-6):
+                hint_text = " That is max(w) / 127: use the largest *magnitude*, np.abs(w).max()."
+            elif np.isclose(scale, want_scale * 127 / 128, rtol=1e-6):
+                hint_text = " That is max|w| / 128: int8 holds -128..127, so symmetric uses 127."
+            raise CheckFailed(f"{shown}: scale is {scale:.6g}, expected {want_scale:.6g}.{hint_text}")
+        if not np.array_equal(q, want_q):
+            where = np.unravel_index(int(np.argmax(q != want_q)), q.shape)
+            index = ", ".join(map(str, where))
+            truncated = np.array_equal(q, np.clip(np.trunc(np.asarray(w, float) / want_scale), -127, 127).astype(np.int8))
+            reason = (" It looks truncated towards zero: round with np.round before .astype(np.int8)."
+                      if truncated else "")
+            raise CheckFailed(
+                f"{shown}: q[{index}] is {int(q[where])}, expected {int(want_q[where])} "
+                f"(w = {float(np.asarray(w)[where]):.5g}, scale = {want_scale:.5g}).{reason}"
+            )
+        error = np.abs(q.astype(np.float64) * scale - w)
+        if error.max() > scale / 2 + 1e-6:
+            raise CheckFailed(f"{shown}: the reconstruction error {error.max():.3g} exceeds scale/2.")
+
+
+# --------------------------------------------------------------------------- 10.4
+def _reference_request_model():
+    from typing import Annotated
+
+    from pydantic import BaseModel, ConfigDict, Field
+
+    Reading = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    Row = Annotated[list[Reading], Field(min_length=4, max_length=4)]
+
+    class SensorRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        readings: Annotated[list[Row], Field(min_length=1, max_length=32)]
+
+    return SensorRequest
+
+
+def _grader_predict_fn(calls: list) -> Callable:
+    weights = np.array([0.5, -0.01, 2.0, 0.25], dtype=np.float32)
+
+    def predict(X):
+        calls.append(X)
+        if not isinstance(X, np.ndarray):
+            raise TypeError(f"predict_fn expects a NumPy array, got {type(X).__name__}")
+        if X.ndim != 2 or X.shape[1] != 4:
+            raise ValueError(f"predict_fn expects shape (N, 4), got {X.shape}")
+        return (X.astype(np.float32) @ weights + np.float32(10.0)).astype(np.float32)  # (N,) float32
+
+    return predict
+
+
+@exercise(
+    "10.4",
+    "A validating endpoint",
+    hints=[
+        "Declare the endpoint's parameter with the request model as its type: FastAPI then "
+        "validates every request before your code runs. Inside, build `X = np.asarray("
+        "body.readings, dtype=np.float32)` and convert predict_fn's NumPy result to plain floats.",
+        "FastAPI's default answer to a validation error echoes the bad input back, and a NaN "
+        "cannot be written as JSON: the error handler itself fails with a 500. Register your own "
+        "with `@app.exception_handler(RequestValidationError)` that answers 422 with the messages "
+        "from `error.errors()`, leaving out their 'input' entries.",
+        "async def invalid(request, error): return JSONResponse({'detail': [f\"{e['loc']}: "
+        "{e['msg']}\" for e in error.errors()]}, status_code=422); then @app.post('/predict') "
+        "def predict(body: request_model): ... return {'predictions': [float(v) for v in y]}.",
+    ],
+)
+def _check_endpoint(fn: Callable) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    calls: list = []
+    predict_fn = _grader_predict_fn(calls)
+    app = call(fn, predict_fn, _reference_request_model(), name="make_app")
+    if not isinstance(app, FastAPI):
+        raise CheckFailed(f"make_app returned {_short(app)}: return the FastAPI application.")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        health = client.get("/health")
+        if health.status_code != 200:
+            raise CheckFailed(f"GET /health answered {health.status_code}; add @app.get('/health').")
+        if health.json() != {"status": "ok"}:
+            raise CheckFailed(f"GET /health answered {_short(health.json())}; expected {{'status': 'ok'}}.")
+
+        rows = [[20.5, 1013.0, 0.45, 3.0], [-4.0, 990.0, 0.9, 1.0], [0, 0, 0, 0]]
+        response = client.post("/predict", json={"readings": rows})
+        if response.status_code == 500:
+            raise CheckFailed(
+                "POST /predict with a valid request answered 500. If predict_fn's result is returned "
+                "as it is, FastAPI cannot encode NumPy numbers: convert with [float(v) for v in y]. "
+                "predict_fn also needs a NumPy array of shape (N, 4), not the list of rows."
+            )
+        if response.status_code != 200:
+            raise CheckFailed(f"POST /predict with a valid request answered {response.status_code}: {response.text[:200]}")
+        body = response.json()
+        if not isinstance(body, dict) or "predictions" not in body:
+            raise CheckFailed(f"POST /predict answered {_short(body)}; expected {{'predictions': [...]}}.")
+        expected = _grader_predict_fn([])(np.asarray(rows, dtype=np.float32)).astype(np.float64)
+        expect_array(np.asarray(body["predictions"], dtype=np.float64), expected,
+                     name="the predictions for three valid rows", rtol=1e-5, atol=1e-5)
+
+        bad_requests = [
+            ({"readings": [[float("nan"), 1.0, 2.0, 3.0]]}, "a NaN reading"),
+            ({"readings": [["20.5", 1.0, 2.0, 3.0]]}, "a string reading"),
+            ({"readings": [[1.0, 2.0, 3.0]]}, "a row of 3 readings"),
+            ({"readings": []}, "an empty batch"),
+            ({"rows": [[1.0, 2.0, 3.0, 4.0]]}, "a misspelt field"),
+        ]
+        for payload, what in bad_requests:
+            before = len(calls)
+            if what == "a NaN reading":  # JSON has no NaN; send what Python's json module writes
+                import json
+
+                response = client.post("/predict", content=json.dumps(payload),
+                                       headers={"content-type": "application/json"})
+            else:
+                response = client.post("/predict", json=payload)
+            if len(calls) != before:
+                raise CheckFailed(
+                    f"a request with {what} reached predict_fn: type the body parameter with the "
+                    "request model, so that FastAPI validates it before your code runs."
+                )
+            if response.status_code >= 500:
+                extra = ""
+                if what == "a NaN reading":
+                    extra = (" FastAPI's default validation answer echoes the input, and NaN cannot be "
+                             "written as JSON: register your own RequestValidationError handler that "
+                             "leaves the input out.")
+                raise CheckFailed(f"a request with {what} crashed the endpoint (status {response.status_code}).{extra}")
+            if response.status_code != 422:
+                raise CheckFailed(f"a request with {what} answered {response.status_code}; expected 422.")
+            try:
+                detail = response.json()["detail"]
+            except (ValueError, KeyError, TypeError):
+                raise CheckFailed(f"the 422 answer to {what} should be JSON with a 'detail' entry.") from None
+            if not detail:
+                raise CheckFailed(f"the 422 answer to {what} should say what is wrong in 'detail'.")
+
+
+# --------------------------------------------------------------------------- 10.5
+def _small_torch_model():
+    import torch
+    from torch import nn
+
+    generator = torch.Generator().manual_seed(105)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.5)
+    return model.eval()
+
+
+@exercise(
+    "10.5",
+    "ONNX export with a dynamic batch",
+    hints=[
+        "torch.onnx.export(model, (example,), path, ...) needs an example input of the right "
+        "shape, here (2, 4); the names and the dynamic batch dimension are extra arguments.",
+        "Pass input_names=['x'], output_names=['y'], external_data=False, and declare the batch "
+        "dimension dynamic: dynamic_shapes={'x': {0: torch.export.Dim('batch')}} (the key is the "
+        "name of forward's argument: for nn.Sequential it is 'input'). Without it, the exported "
+        "model only accepts the example's batch size.",
+        "model.eval(); torch.onnx.export(model, (torch.zeros(2, 4),), str(path), input_names=['x'], "
+        "output_names=['y'], dynamic_shapes=({0: Dim('batch')},), external_data=False); return path",
+    ],
+)
+def _check_onnx_export(fn: Callable) -> None:
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    model = _small_torch_model()
+    with tempfile.TemporaryDirectory(prefix="dlcourse-10-5-") as folder:
+        path = Path(folder) / "sensor_model.onnx"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            returned = call(fn, model, path, name="export_onnx", allow_mutation=True)
+        if returned is None:
+            raise CheckFailed("export_onnx returned None: `return path` at the end.")
+        if Path(returned) != path:
+            raise CheckFailed(f"export_onnx returned {_short(returned)}, not the path it was given.")
+        if not path.is_file():
+            raise CheckFailed(f"export_onnx did not write a file at the path it was given ({path.name}).")
+        onnx_model = onnx.load(str(path))
+        try:
+            onnx.checker.check_model(onnx_model, full_check=True)
+        except Exception as error:
+            raise CheckFailed(f"the exported file fails the ONNX checker: {' '.join(str(error).split())[:150]}") from None
+        inputs = [i.name for i in onnx_model.graph.input]
+        outputs = [o.name for o in onnx_model.graph.output]
+        if inputs != ["x"] or outputs != ["y"]:
+            raise CheckFailed(
+                f"the model's inputs are {inputs} and outputs {outputs}; name them ['x'] and ['y'] "
+                "with input_names and output_names."
+            )
+        batch_dim = onnx_model.graph.input[0].type.tensor_type.shape.dim[0]
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(5)
+        for batch in (1, 7, 64):
+            x = rng.normal(0, 1, size=(batch, 4)).astype(np.float32)
+            try:
+                (got,) = session.run(None, {"x": x})
+            except Exception as error:
+                fixed = f" (the file fixes it to {batch_dim.dim_value})" if batch_dim.dim_value else ""
+                raise CheckFailed(
+                    f"ONNX Runtime rejected a batch of {batch}{fixed}: declare the batch dimension "
+                    f"dynamic when exporting. ({' '.join(str(error).split())[:100]})"
+                ) from None
+            with torch.no_grad():
+                want = model(torch.from_numpy(x)).numpy()
+            diff = float(np.max(np.abs(got - want)))
+            if got.shape != want.shape or diff > 1e-5:
+                raise CheckFailed(
+                    f"for a batch of {batch}, ONNX Runtime's outputs differ from PyTorch's by {diff:.3g} "
+                    "(parity needs <= 1e-5): export the model you were given, in eval mode."
+                )
+
+
+# --------------------------------------------------------------------------- 10.6
+def make_sensor_net():
+    """The model of exercise 10.6 (defined here too, so the grader can build its own copy)."""
+    import torch
+    from torch import nn
+
+    class SensorNet(nn.Module):
+        """Temperature readings arrive in Celsius or, from old sensors, in Kelvin."""
+
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):
+            if x.min() > 200:          # every reading above 200: the batch is in Kelvin
+                x = x - 273.15
+            return self.linear(x)
+
+    torch.manual_seed(106)
+    return SensorNet().eval()
+
+
+@exercise(
+    "10.6",
+    "Fix the broken TorchScript export",
+    hints=[
+        "Run the given export on a Celsius batch and on a Kelvin batch and compare with the "
+        "eager model. What did `torch.jit.trace` record for the `if`?",
+        "Tracing runs forward once and records only the branch the example took. "
+        "`torch.jit.script` compiles forward's Python source instead, so the `if` survives.",
+        "return torch.jit.script(model)",
+    ],
+)
+def _check_torchscript(fn: Callable) -> None:
+    import torch
+
+    model = make_sensor_net()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exported = call(fn, model, name="export_sensor_net", allow_mutation=True)
+    if not isinstance(exported, torch.jit.ScriptModule):
+        raise CheckFailed(
+            f"export_sensor_net returned a {type(exported).__name__}; return a TorchScript module "
+            "(what torch.jit.trace or torch.jit.script give), which runs without the Python class."
+        )
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # TorchScript is deprecated, still works
+        torch.jit.save(exported, buffer)
+        buffer.seek(0)
+        loaded = torch.jit.load(buffer)
+    generator = torch.Generator().manual_seed(6)
+    celsius = torch.rand(5, 4, generator=generator) * 40 - 10       # -10 .. 30 degrees
+    kelvin = celsius + 273.15
+    with torch.no_grad():
+        for name, batch in [("a Celsius batch", celsius), ("a Kelvin batch", kelvin), ("a Celsius batch of 2", celsius[:2])]:
+            want, got = model(batch), loaded(batch)
+            diff = float((want - got).abs().max())
+            if diff > 1e-4:
+                raise CheckFailed(
+                    f"after saving and loading, the export differs from the eager model by {diff:.3g} "
+                    f"on {name}: the `if` in forward was frozen into one branch when tracing. "
+                    "Use torch.jit.script, which keeps the control flow."
+                )
+
+
+# --------------------------------------------------------------------------- 10.7
+def _tradeoff_reference(weights, X, y, bits_list) -> dict[int, dict[str, float]]:
+    table = {}
+    for bits in bits_list:
+        levels = 2 ** (bits - 1) - 1
+        h = np.asarray(X, dtype=np.float64)
+        size = 0
+        for k, (W, b) in enumerate(weights):
+            W = np.asarray(W, dtype=np.float64)
+            peak = np.abs(W).max()
+            scale = peak / levels if peak > 0 else 1.0
+            W_hat = np.clip(np.round(W / scale), -levels, levels) * scale
+            h = h @ W_hat + np.asarray(b, dtype=np.float64)
+            if k < len(weights) - 1:
+                h = np.maximum(h, 0.0)
+            size += math.ceil(W.size * bits / 8) + 4 + 4 * np.asarray(b).size
+        table[bits] = {"size_bytes": int(size), "accuracy": float(np.mean(h.argmax(axis=1) == y))}
+    return table
+
+
+def _tradeoff_problem():
+    rng = np.random.default_rng(107)
+    W1 = rng.normal(0, 0.4, size=(12, 24))
+    b1 = rng.normal(0, 0.1, size=24)
+    W2 = rng.normal(0, 0.4, size=(24, 5))
+    b2 = rng.normal(0, 0.1, size=5)
+    weights = [(W1.astype(np.float32), b1.astype(np.float32)), (W2.astype(np.float32), b2.astype(np.float32))]
+    X = rng.normal(0, 1, size=(400, 12)).astype(np.float32)
+    h = np.maximum(X @ W1 + b1, 0) @ W2 + b2
+    y = h.argmax(axis=1)   # labels from the float model: its accuracy is 1.0
+    return weights, X, y
+
+
+@exercise(
+    "10.7",
+    "The quantisation trade-off, measured",
+    hints=[
+        "For each number of bits, quantise every weight matrix (not the biases), turn it back "
+        "into floats (q * scale), run the network with those weights and count correct argmaxes. "
+        "With b bits the symmetric integers run from -(2**(b-1) - 1) to 2**(b-1) - 1.",
+        "levels = 2 ** (bits - 1) - 1; scale = np.abs(W).max() / levels; "
+        "W_hat = np.clip(np.round(W / scale), -levels, levels) * scale. ReLU after every layer "
+        "except the last. Size: math.ceil(W.size * bits / 8) bytes of integers + 4 bytes for "
+        "the scale + 4 * b.size bytes of float32 biases, summed over the layers.",
+        "Loop: h = X; for k, (W, b) in enumerate(weights): h = h @ W_hat + b, then np.maximum(h, 0) "
+        "unless it is the last layer; accuracy = np.mean(h.argmax(1) == y); store "
+        "table[bits] = {'size_bytes': size, 'accuracy': accuracy}.",
+    ],
+)
+def _check_tradeoff(fn: Callable) -> None:
+    weights, X, y = _tradeoff_problem()
+    bits_list = [8, 4, 3, 2]
+    got = call(fn, weights, X, y, bits_list, name="quantization_tradeoff")
+    want = _tradeoff_reference(weights, X, y, bits_list)
+    if not isinstance(got, dict):
+        raise CheckFailed(f"quantization_tradeoff returned {_short(got)}: return a dict keyed by bits.")
+    if sorted(got) != sorted(bits_list):
+        raise CheckFailed(f"the table's keys are {sorted(got)}; expected one entry per bits value {bits_list}.")
+    for bits in bits_list:
+        row = got[bits]
+        if not isinstance(row, dict) or set(row) != {"size_bytes", "accuracy"}:
+            raise CheckFailed(f"table[{bits}] is {_short(row)}; expected {{'size_bytes': ..., 'accuracy': ...}}.")
+        size, expected_size = row["size_bytes"], want[bits]["size_bytes"]
+        if size != expected_size:
+            weights_only = sum(math.ceil(np.asarray(W).size * bits / 8) for W, _ in weights)
+            reason = ""
+            extras = sum(4 + 4 * np.asarray(b).size for _, b in weights)
+            if size in (weights_only * 8, sum(np.asarray(W).size * bits for W, _ in weights) + extras):
+                reason = " That counts bits, not bytes: divide by 8."
+            elif size == weights_only:
+                reason = " Add 4 bytes per scale and 4 bytes per float32 bias."
+            raise CheckFailed(f"table[{bits}]['size_bytes'] is {size}, expected {expected_size}.{reason}")
+        accuracy = float(row["accuracy"])
+        if not np.isclose(accuracy, want[bits]["accuracy"], atol=1e-9):
+            raise CheckFailed(
+                f"table[{bits}]['accuracy'] is {accuracy:.4f}, expected {want[bits]['accuracy']:.4f}. "
+                "Check the number of levels (2**(bits-1) - 1 on each side), that the integers are "
+                "multiplied back by the scale, that biases stay in float, and the ReLU between layers."
+            )
+    accuracies = [want[b]["accuracy"] for b in bits_list]
+    assert accuracies[0] > accuracies[-1]  # the problem itself shows a trade-off
