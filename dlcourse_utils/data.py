@@ -184,6 +184,18 @@ FASHION_MNIST_CLASSES: tuple[str, ...] = (
 NLTK_CORPORA: tuple[str, ...] = ("stopwords", "movie_reviews", "wordnet")
 
 
+def _import_pooch() -> Any:
+    """Import pooch without tqdm's "IProgress not found" warning.
+
+    pooch imports ``tqdm.auto``, which in a Jupyter kernel without ipywidgets warns,
+    with the path of the Python installation, into the notebook's output.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import pooch
+    return pooch
+
+
 # --------------------------------------------------------------------------- locations
 
 
@@ -192,7 +204,7 @@ def cache_dir() -> Path:
     override = os.environ.get(CACHE_ENV)
     if override:
         return Path(override).expanduser().resolve()
-    import pooch
+    pooch = _import_pooch()
 
     return Path(pooch.os_cache("dlcourse")).expanduser().resolve()
 
@@ -270,7 +282,7 @@ def fetch(remote: RemoteFile, *, progress: bool = True) -> Path:
 
 
 def _download(remote: RemoteFile, root: Path, mirror: Path | None, *, progress: bool) -> Path:
-    import pooch
+    pooch = _import_pooch()
 
     target = root / remote.path
     show_bar = _progress_allowed(progress)

@@ -660,3 +660,17 @@ def test_movie_reviews_split_is_stratified_disjoint_and_reproducible(real_mirror
     assert other != x_train
     with pytest.raises(ValueError, match="between 0 and 1"):
         data.load_movie_reviews(test_fraction=1.5)
+
+
+def test_loading_in_a_kernel_prints_no_tqdm_widget_warning(tmp_path):
+    """pooch imports tqdm.auto; in a kernel without ipywidgets that warns with a machine path."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from dlcourse_utils import data\nprint(data.cache_dir().name)"
+    )]
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    outputs = nb.cells[0].outputs
+    assert [o.output_type for o in outputs] == ["stream"] and outputs[0].name == "stdout", outputs
