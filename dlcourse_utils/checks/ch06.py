@@ -1,0 +1,595 @@
+"""Graders for chapter 6, recurrent networks, sequences and NLP (exercises 6.1-6.7).
+
+The vocabulary is the chapter's: a batch of sequences ``X`` has shape ``(N, T, D)``,
+hidden states have ``H`` units, ``rnn_forward`` returns every state ``(N, T, H)``,
+weights are laid out for ``x @ W`` (``W_xh`` is ``(D, H)``), and the LSTM stacks its
+gates in PyTorch's order: input, forget, candidate, output. Token ids use 0 for
+padding and 1 for unknown words; masks are ``True`` at real tokens.
+
+Every grader computes its reference privately on fixed inputs. When a wrong answer
+equals what a known mistake produces (a missing recurrence, gates in the wrong
+order, padding at the front, clipping each array on its own ...) the message says so.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .core import CheckFailed, _short, call, exercise, expect_array, expect_scalar
+
+
+# --------------------------------------------------------------------------- shared helpers
+def _close(a: Any, b: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
+    try:
+        a = np.asarray(a, dtype=np.float64)
+        b = np.asarray(b, dtype=np.float64)
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+    except (TypeError, ValueError):
+        return False
+
+
+def _name_the_bug(got: Any, expected: Any, likely_bugs: Sequence[tuple[Any, str]], what: str) -> None:
+    """Raise with the explanation of the first known mistake that ``got`` reproduces."""
+    if _close(got, expected):
+        return
+    for wrong_value, explanation in likely_bugs:
+        if not _close(wrong_value, expected) and _close(got, wrong_value):
+            raise CheckFailed(f"{what} is not right: {explanation}")
+
+
+def _tuple_of(got: Any, count: int, label: str, names: str) -> tuple[Any, ...]:
+    if got is None:
+        raise CheckFailed(f"{label} returned None: did you forget `return {names}`?")
+    if not isinstance(got, (tuple, list)) or len(got) != count:
+        kind = type(got).__name__
+        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
+        raise CheckFailed(f"{label} should return {count} things, `return {names}`; it returned a {kind}{size}.")
+    return tuple(got)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _rnn_states(X, h0, W_xh, W_hh, b_h, *, recur=True, update=True, squash=True, transpose=False):
+    """The reference forward pass, and (with a flag turned off) the mistakes learners make."""
+    h, states = h0, []
+    for t in range(X.shape[1]):
+        W = W_hh.T if transpose else W_hh
+        z = X[:, t] @ W_xh + (h @ W if recur else 0.0) + b_h
+        new = np.tanh(z) if squash else z
+        states.append(new)
+        if update:
+            h = new
+    return np.stack(states, axis=1)
+
+
+def _rnn_case(seed: int, N: int, T: int, D: int, H: int, h0_scale: float):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, T, D))
+    h0 = h0_scale * rng.normal(size=(N, H))
+    W_xh = 0.6 * rng.normal(size=(D, H))
+    W_hh = 0.6 * rng.normal(size=(H, H))
+    b_h = 0.2 * rng.normal(size=H)
+    return X, h0, W_xh, W_hh, b_h
+
+
+# --------------------------------------------------------------------------- 6.1
+@exercise(
+    "6.1",
+    "RNN forward pass",
+    hints=[
+        "Start from h = h0 and loop over the time steps t = 0 .. T-1. At every step compute the "
+        "new state from the input at that step, X[:, t], and the previous state, then keep it.",
+        "One step is h = np.tanh(X[:, t] @ W_xh + h @ W_hh + b_h). Append every new h to a list; "
+        "assign it back to h so the next step uses it.",
+        "h, states = h0, []; for t in range(X.shape[1]): h = np.tanh(X[:, t] @ W_xh + h @ W_hh + b_h); "
+        "states.append(h). Finally `return np.stack(states, axis=1)` to get shape (N, T, H).",
+    ],
+)
+def _check_rnn_forward(fn: Callable) -> None:
+    cases = [
+        ("N=3, T=5, D=2, H=4, a non-zero h0", _rnn_case(1, 3, 5, 2, 4, 1.0)),
+        ("N=2, T=4, D=3, H=5, h0 = 0", _rnn_case(0, 2, 4, 3, 5, 0.0)),
+        ("a single time step (T=1)", _rnn_case(2, 2, 1, 3, 3, 0.5)),
+    ]
+    for label, (X, h0, W_xh, W_hh, b_h) in cases:
+        shown = f"rnn_forward on {label}"
+        got = call(fn, X, h0, W_xh, W_hh, b_h, name="rnn_forward")
+        expected = _rnn_states(X, h0, W_xh, W_hh, b_h)
+        N, T, _ = X.shape
+        H = W_hh.shape[0]
+        if got is None:
+            raise CheckFailed(f"{shown} returned None: did you forget `return np.stack(states, axis=1)`?")
+        try:
+            arr = np.asarray(got, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"{shown} should return a NumPy array of shape ({N}, {T}, {H}).") from None
+        if arr.shape == (N, H) and T > 1:
+            raise CheckFailed(
+                f"{shown} returned shape {arr.shape}, only the last state. Return the state of every "
+                f"step, stacked to shape ({N}, {T}, {H})."
+            )
+        if arr.shape == (T, N, H) and T != N:
+            raise CheckFailed(
+                f"{shown} returned shape {arr.shape}: time comes first. Stack along axis=1 to get "
+                f"(N, T, H) = ({N}, {T}, {H})."
+            )
+        if arr.shape == (N, T + 1, H):
+            raise CheckFailed(
+                f"{shown} returned shape {arr.shape}: one state too many. Return h_1 .. h_T, not h0."
+            )
+        _name_the_bug(arr, expected, [
+            (_rnn_states(X, h0, W_xh, W_hh, b_h, recur=False),
+             "every step ignores the previous state. Add h_prev @ W_hh inside the tanh."),
+            (_rnn_states(X, h0, W_xh, W_hh, b_h, update=False),
+             "every step starts again from h0. Assign the new state back to h inside the loop."),
+            (_rnn_states(X, h0, W_xh, W_hh, b_h, squash=False),
+             "the tanh is missing: h_t = tanh(x_t W_xh + h_prev W_hh + b_h)."),
+            (_rnn_states(X, h0, W_xh, W_hh, b_h, transpose=True),
+             "W_hh is transposed. With our layout the product is h_prev @ W_hh."),
+            (_rnn_states(X, np.zeros_like(h0), W_xh, W_hh, b_h),
+             "the states start from zeros instead of the h0 you were given."),
+        ], shown)
+        expect_array(arr, expected, name=f"the states from {shown}")
+
+
+# --------------------------------------------------------------------------- 6.2
+_CLEAN_PATTERN = r"[a-z0-9]+(?:'[a-z]+)?"
+
+
+def _clean_reference(text: str, stop_words: set[str], *, lower=True, stem=True, stem_first=False,
+                     splitter: str = "regexp") -> list[str]:
+    from nltk.stem import PorterStemmer
+    from nltk.tokenize import RegexpTokenizer
+
+    stemmer = PorterStemmer()
+    if lower:
+        text = text.lower()
+    if splitter == "regexp":
+        tokens = RegexpTokenizer(_CLEAN_PATTERN).tokenize(text)
+    elif splitter == "any case":     # a pattern that also matches capitals, on text that kept them
+        tokens = RegexpTokenizer(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?").tokenize(text)
+    else:
+        tokens = text.split()
+    if stem_first:
+        return [w for w in (stemmer.stem(t) for t in tokens) if w not in stop_words]
+    kept = [t for t in tokens if t not in stop_words]
+    return [stemmer.stem(t) for t in kept] if stem else kept
+
+
+_CLEAN_CASES = [
+    ("The acting was wonderful, and the plot wasn't boring at all!",
+     {"the", "and", "was", "at", "all", "a", "is"}),
+    ("Not a single laugh: this film is a tiring, pointless mess. 2 stars.",
+     {"a", "this", "is", "film", "the", "of"}),
+    ("I loved it -- the characters' stories kept me guessing.",
+     {"i", "it", "the", "me", "and"}),
+]
+
+
+@exercise(
+    "6.2",
+    "A text-cleaning pipeline",
+    hints=[
+        "Four steps, in this order: lower-case the text, split it into tokens with the regular "
+        "expression, drop the tokens that are in stop_words, stem what is left.",
+        "tokenizer = RegexpTokenizer(r\"[a-z0-9]+(?:'[a-z]+)?\") and stemmer = PorterStemmer() from "
+        "nltk.tokenize and nltk.stem. Lower-case *before* tokenising, and remove stop words *before* "
+        "stemming (a stem such as 'wa' is no longer on the list).",
+        "return [stemmer.stem(t) for t in tokenizer.tokenize(text.lower()) if t not in stop_words]",
+    ],
+)
+def _check_clean(fn: Callable) -> None:
+    for text, stop_words in _CLEAN_CASES:
+        shown = f"clean_text({text!r}, stop_words)"
+        got = call(fn, text, set(stop_words), name="clean_text")
+        if got is None:
+            raise CheckFailed(f"{shown} returned None: did you forget to `return` the list of tokens?")
+        if isinstance(got, str):
+            raise CheckFailed(f"{shown} returned a string; return a list of tokens, e.g. ['act', 'wonder'].")
+        try:
+            got = list(got)
+        except TypeError:
+            raise CheckFailed(f"{shown} should return a list of strings, got {type(got).__name__}.") from None
+        if not all(isinstance(t, str) for t in got):
+            raise CheckFailed(f"{shown} should return a list of strings.")
+        expected = _clean_reference(text, stop_words)
+        if got == expected:
+            continue
+        diagnoses = [
+            (_clean_reference(text, stop_words, lower=False),
+             "capitals were never lowered, so the lower-case pattern cuts 'The' down to 'he'. "
+             "Lower-case the text first."),
+            (_clean_reference(text, stop_words, lower=False, splitter="any case"),
+             "capitalised words such as 'The' escape the stop-word list. Lower-case the text first."),
+            (_clean_reference(text, stop_words, stem_first=True),
+             "stop words were removed after stemming, so stems such as 'wa' (from 'was') slip through. "
+             "Remove stop words first, then stem."),
+            (_clean_reference(text, stop_words, splitter="split"),
+             "punctuation is glued to words ('wonderful,'). Tokenise with the regular expression, "
+             "not str.split()."),
+            (_clean_reference(text, stop_words, stem=False),
+             "the tokens are not stemmed. Apply PorterStemmer().stem to every kept token."),
+            (_clean_reference(text, set()),
+             "the stop words are still there. Drop every token that is in stop_words."),
+        ]
+        for wrong, explanation in diagnoses:
+            if wrong != expected and got == wrong:
+                raise CheckFailed(f"{shown} returned {got}: {explanation}")
+        dropped = [t for t in expected if t not in got]
+        kept = [t for t in got if t not in expected]
+        if any(t in ("not", "no") for t in dropped) or any(t in stop_words for t in kept):
+            raise CheckFailed(
+                f"{shown} returned {got}: it does not use the stop_words it was given (it dropped "
+                f"{dropped} or kept {kept}). Filter with exactly the stop_words argument, not NLTK's own "
+                "list, which also contains the negations."
+            )
+        raise CheckFailed(f"{shown} returned {got}, expected {expected}.")
+
+
+# --------------------------------------------------------------------------- 6.3
+_VOCAB = {"<pad>": 0, "<unk>": 1, "great": 2, "film": 3, "not": 4, "boring": 5, "plot": 6, "loved": 7, "it": 8}
+
+
+def _pad_reference(token_lists, stoi, max_len, *, front=False, keep_last=False, unk=1):
+    ids = np.zeros((len(token_lists), max_len), dtype=np.int64)
+    for row, tokens in enumerate(token_lists):
+        encoded = [stoi.get(t, unk) for t in tokens]
+        encoded = encoded[-max_len:] if keep_last else encoded[:max_len]
+        if front:
+            ids[row, max_len - len(encoded):] = encoded
+        elif encoded:
+            ids[row, :len(encoded)] = encoded
+    return ids, ids != 0
+
+
+_PAD_CASES = [
+    ([["great", "film"], ["not", "boring", "plot", "loved", "it", "great"], ["film"]], 4),
+    ([["loved", "the", "plot"], [], ["zzyzx", "film", "film"]], 3),
+]
+
+
+@exercise(
+    "6.3",
+    "Vocabulary ids, padding and masks",
+    hints=[
+        "Make an all-zero int64 array of shape (N, max_len): zeros are already the padding. Then, for "
+        "each token list, look every token up in stoi (unknown words get 1), keep the first max_len "
+        "ids, and write them at the start of that row.",
+        "encoded = [stoi.get(token, 1) for token in tokens][:max_len]; ids[row, :len(encoded)] = encoded. "
+        "The mask is True wherever an id is not padding: mask = ids != 0.",
+        "ids = np.zeros((len(token_lists), max_len), dtype=np.int64); loop with enumerate and fill each "
+        "row as in hint 2; `return ids, ids != 0`.",
+    ],
+)
+def _check_pad(fn: Callable) -> None:
+    for token_lists, max_len in _PAD_CASES:
+        shown = f"encode_and_pad({token_lists}, stoi, max_len={max_len})"
+        ids, mask = _tuple_of(call(fn, token_lists, dict(_VOCAB), max_len, name="encode_and_pad"),
+                              2, shown, "ids, mask")
+        expected_ids, expected_mask = _pad_reference(token_lists, _VOCAB, max_len)
+        if not isinstance(ids, np.ndarray):
+            raise CheckFailed(f"ids from {shown} should be a NumPy array, got {type(ids).__name__}.")
+        if ids.shape != expected_ids.shape:
+            longest = max(len(t) for t in token_lists)
+            extra = " Truncate every sequence to its first max_len ids." if ids.shape[-1:] == (longest,) else ""
+            raise CheckFailed(f"ids from {shown} has shape {ids.shape}, expected {expected_ids.shape}.{extra}")
+        if not np.issubdtype(ids.dtype, np.integer):
+            raise CheckFailed(
+                f"ids from {shown} has dtype {ids.dtype}; ids index an embedding table, so they must be "
+                "integers (use dtype=np.int64)."
+            )
+        for wrong, explanation in [
+            (_pad_reference(token_lists, _VOCAB, max_len, front=True)[0],
+             "the padding is at the front. Put the ids first and the zeros after them (post-padding)."),
+            (_pad_reference(token_lists, _VOCAB, max_len, keep_last=True)[0],
+             "long sequences keep their last max_len ids. Keep the first max_len: tokens[:max_len]."),
+            (_pad_reference(token_lists, _VOCAB, max_len, unk=0)[0],
+             "unknown words became 0, which is the padding id. Map them to 1 (<unk>): stoi.get(token, 1)."),
+        ]:
+            if not np.array_equal(wrong, expected_ids) and np.array_equal(ids, wrong):
+                raise CheckFailed(f"ids from {shown} are {ids.tolist()}: {explanation}")
+        if not np.array_equal(ids, expected_ids):
+            raise CheckFailed(f"ids from {shown} are {ids.tolist()}, expected {expected_ids.tolist()}.")
+        if not isinstance(mask, np.ndarray):
+            raise CheckFailed(f"mask from {shown} should be a NumPy array, got {type(mask).__name__}.")
+        if mask.shape != expected_mask.shape:
+            raise CheckFailed(f"mask from {shown} has shape {mask.shape}, expected {expected_mask.shape}.")
+        if mask.dtype != np.bool_:
+            raise CheckFailed(
+                f"mask from {shown} has dtype {mask.dtype}; make it boolean, True at real tokens "
+                "(mask = ids != 0)."
+            )
+        if np.array_equal(mask, ~expected_mask):
+            raise CheckFailed(f"mask from {shown} is inverted: it must be True at real tokens and False at padding.")
+        if not np.array_equal(mask, expected_mask):
+            raise CheckFailed(
+                f"mask from {shown} is {mask.astype(int).tolist()}, expected "
+                f"{expected_mask.astype(int).tolist()} (True exactly where ids != 0)."
+            )
+
+
+# --------------------------------------------------------------------------- 6.4
+def _lstm_reference(x, h, c, W, U, b, *, order=(0, 1, 2, 3), g_act="tanh", tanh_c=True):
+    z = x @ W + h @ U + b
+    blocks = np.split(z, 4, axis=1)
+    i, f, g, o = (blocks[k] for k in order)
+    g = np.tanh(g) if g_act == "tanh" else _sigmoid(g)
+    c_new = _sigmoid(f) * c + _sigmoid(i) * g
+    h_new = _sigmoid(o) * (np.tanh(c_new) if tanh_c else c_new)
+    return h_new, c_new
+
+
+def _lstm_case(seed: int, N: int, D: int, H: int):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(N, D)), 0.8 * rng.normal(size=(N, H)), rng.normal(size=(N, H)),
+            0.7 * rng.normal(size=(D, 4 * H)), 0.7 * rng.normal(size=(H, 4 * H)), 0.5 * rng.normal(size=4 * H))
+
+
+@exercise(
+    "6.4",
+    "An LSTM cell",
+    hints=[
+        "Compute all four gates with one product each: z = x_t @ W + h_prev @ U + b has shape (N, 4H). "
+        "Split it into four (N, H) blocks in the order input, forget, candidate, output.",
+        "i, f, g, o = np.split(z, 4, axis=1). The input, forget and output gates go through a sigmoid, "
+        "the candidate g through tanh. Then c_t = f * c_prev + i * g and h_t = o * tanh(c_t).",
+        "sig = lambda a: 1 / (1 + np.exp(-a)); c_t = sig(f) * c_prev + sig(i) * np.tanh(g); "
+        "h_t = sig(o) * np.tanh(c_t); return h_t, c_t",
+    ],
+)
+def _check_lstm(fn: Callable) -> None:
+    for seed, (N, D, H) in [(0, (2, 3, 4)), (1, (3, 2, 5)), (2, (1, 4, 2))]:
+        x, h, c, W, U, b = _lstm_case(seed, N, D, H)
+        shown = f"lstm_cell with N={N}, D={D}, H={H}"
+        got_h, got_c = _tuple_of(call(fn, x, h, c, W, U, b, name="lstm_cell"), 2, shown, "h_t, c_t")
+        exp_h, exp_c = _lstm_reference(x, h, c, W, U, b)
+        if _close(got_h, exp_c) and _close(got_c, exp_h):
+            raise CheckFailed(f"{shown}: h_t and c_t are swapped. Return them in the order (h_t, c_t).")
+        bugs = [
+            (_lstm_reference(x, h, c, W, U, b, order=(1, 0, 2, 3)),
+             "the input and forget gates are swapped. The blocks come in the order input, forget, candidate, output."),
+            (_lstm_reference(x, h, c, W, U, b, order=(0, 1, 3, 2)),
+             "the candidate and output blocks are swapped. The order is input, forget, candidate (g), output (o)."),
+            (_lstm_reference(x, h, c, W, U, b, order=(0, 2, 1, 3)),
+             "the gates are in the wrong order. PyTorch's (and this exercise's) order is i, f, g, o."),
+            (_lstm_reference(x, h, c, W, U, b, g_act="sigmoid"),
+             "the candidate g went through a sigmoid. The candidate uses tanh; only i, f and o are sigmoids."),
+            (_lstm_reference(x, h, c, W, U, b, tanh_c=False),
+             "h_t must squash the new cell: h_t = o * tanh(c_t), not o * c_t."),
+        ]
+        for (wrong_h, wrong_c), explanation in bugs:
+            if _close(got_c, wrong_c) and _close(got_h, wrong_h) and not (_close(wrong_h, exp_h) and _close(wrong_c, exp_c)):
+                raise CheckFailed(f"{shown}: {explanation}")
+        expect_array(got_c, exp_c, name=f"c_t from {shown}")
+        expect_array(got_h, exp_h, name=f"h_t from {shown}")
+
+
+# --------------------------------------------------------------------------- 6.5
+def _grad_case(scale: float, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"W_xh": scale * rng.normal(size=(3, 4)), "W_hh": scale * rng.normal(size=(4, 4)),
+            "b_h": scale * rng.normal(size=4)}
+
+
+@exercise(
+    "6.5",
+    "Gradient clipping by global norm",
+    hints=[
+        "Treat all the arrays in grads as one long vector: its length (norm) is the square root of the "
+        "sum of the squares of every entry of every array.",
+        "total = np.sqrt(sum(np.sum(g ** 2) for g in grads.values())). If total is larger than max_norm, "
+        "multiply every array by the same factor max_norm / total; otherwise leave them alone.",
+        "scale = min(1.0, max_norm / total); return {name: g * scale for name, g in grads.items()}, total",
+    ],
+)
+def _check_clip(fn: Callable) -> None:
+    for scale, max_norm, label in [(5.0, 1.0, "a large gradient"), (0.05, 1.0, "a small gradient"),
+                                   (2.0, 3.0, "a gradient a little over the limit")]:
+        grads = _grad_case(scale, seed=int(scale * 100))
+        shown = f"clip_by_global_norm({label}, max_norm={max_norm})"
+        clipped, total = _tuple_of(call(fn, grads, max_norm, name="clip_by_global_norm"), 2, shown,
+                                   "clipped, total_norm")
+        if not isinstance(clipped, dict) or set(clipped) != set(grads):
+            raise CheckFailed(
+                f"the first result of {shown} should be a dict with the same keys as grads "
+                f"({sorted(grads)}), got {type(clipped).__name__}."
+            )
+        norm = float(np.sqrt(sum(np.sum(g ** 2) for g in grads.values())))
+        factor = min(1.0, max_norm / norm)
+        try:
+            total_value = float(total)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"the second result of {shown} should be the norm, a number.") from None
+        if np.isclose(total_value, norm * factor) and factor < 1 and not np.isclose(total_value, norm):
+            raise CheckFailed(
+                f"{shown} returned the norm after clipping ({total_value:.4g}); return the norm "
+                f"before clipping ({norm:.4g}), which is what you want to log."
+            )
+        if np.isclose(total_value, sum(np.linalg.norm(g) for g in grads.values())):
+            raise CheckFailed(
+                f"{shown} returned the sum of the arrays' norms ({total_value:.4g}); the global norm is "
+                f"the square root of the sum of all squares ({norm:.4g})."
+            )
+        expect_scalar(total, norm, name=f"the norm returned by {shown}")
+        for key in grads:
+            got = clipped[key]
+            expected = grads[key] * factor
+            _name_the_bug(got, expected, [
+                (grads[key] * min(1.0, max_norm / np.linalg.norm(grads[key])),
+                 "each array was clipped on its own. Compute one norm over all arrays together and scale "
+                 "them all by the same factor, so the direction of the update is kept."),
+                (grads[key] * (max_norm / norm),
+                 "the gradient was rescaled although it was already short enough. Only scale down when "
+                 "the norm exceeds max_norm: factor = min(1, max_norm / norm)."),
+                (np.clip(grads[key], -max_norm, max_norm),
+                 "each entry was clipped to [-max_norm, max_norm]. That changes the direction; scale "
+                 "every array by max_norm / norm instead."),
+            ], f"clipped[{key!r}] from {shown}")
+            expect_array(got, expected, name=f"clipped[{key!r}] from {shown}")
+
+
+# --------------------------------------------------------------------------- 6.6
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Tiny tensors run fastest on one thread (and a busy machine makes extra threads spin)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _torch_lstm_and_batch():
+    """A small LSTM with fixed weights and a right-padded batch whose padding is not zero."""
+    import torch
+    from torch import nn
+
+    generator = torch.Generator().manual_seed(6)
+    with torch.random.fork_rng(devices=[]):          # leave the learner's random state alone
+        lstm = nn.LSTM(3, 4, batch_first=True)
+    with torch.no_grad():
+        for p in lstm.parameters():
+            p.copy_(0.6 * torch.randn(p.shape, generator=generator))
+    lengths = torch.tensor([3, 6, 1, 4])                   # not sorted, and one full-length row
+    embedded = torch.randn(4, 6, 3, generator=generator)   # (N, T, D); positions >= length are padding
+    return lstm, embedded, lengths
+
+
+def _last_real_reference(lstm, embedded, lengths):
+    import torch
+
+    rows = []
+    with torch.no_grad():
+        for n, length in enumerate(lengths.tolist()):
+            _, (h_n, _) = lstm(embedded[n:n + 1, :length])   # this sequence alone, no padding
+            rows.append(h_n[-1, 0])
+    return torch.stack(rows).numpy()
+
+
+@exercise(
+    "6.6",
+    "Find the bug: an LSTM that reads its padding",
+    hints=[
+        "With right-padding, the LSTM keeps running over the padding after a short sequence ends, so "
+        "h_n (the state after the last *position*) has read padding. You need the state after the last "
+        "*real* token of each sequence, which sits at position lengths - 1.",
+        "output, _ = lstm(embedded) holds the state after every position, shape (N, T, H). Pick row n at "
+        "time lengths[n] - 1 with advanced indexing: output[torch.arange(N), lengths - 1].",
+        "Either `output, _ = lstm(embedded); return output[torch.arange(len(lengths)), lengths - 1]`, or "
+        "pack first: packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths, batch_first=True, "
+        "enforce_sorted=False); _, (h_n, _) = lstm(packed); return h_n[-1].",
+    ],
+)
+def _check_last_real_state(fn: Callable) -> None:
+    with _one_torch_thread():
+        _grade_last_real_state(fn)
+
+
+def _grade_last_real_state(fn: Callable) -> None:
+    import torch
+
+    lstm, embedded, lengths = _torch_lstm_and_batch()
+    shown = "last_real_state(lstm, embedded, lengths=[3, 6, 1, 4])"
+    with torch.no_grad():
+        got = call(fn, lstm, embedded, lengths, name="last_real_state")
+    if got is None:
+        raise CheckFailed(f"{shown} returned None: did you forget the `return`?")
+    if isinstance(got, tuple):
+        raise CheckFailed(f"{shown} returned a tuple; return one tensor of shape (N, H) = (4, 4).")
+    if isinstance(got, torch.Tensor):
+        got = got.detach().numpy()
+    got = np.asarray(got, dtype=np.float64)
+    expected = _last_real_reference(lstm, embedded, lengths)
+    if got.shape != expected.shape:
+        raise CheckFailed(f"{shown} returned shape {got.shape}, expected {expected.shape}: one state per sequence.")
+    with torch.no_grad():
+        output, (h_n, _) = lstm(embedded)
+    mean_all = output.mean(dim=1).numpy()
+    if np.allclose(got, h_n[-1].numpy(), atol=1e-5) or np.allclose(got, output[:, -1].numpy(), atol=1e-5):
+        raise CheckFailed(
+            f"{shown} still returns the state after the last position, which has read the padding of "
+            "every sequence shorter than T. Take each sequence's state at position lengths - 1."
+        )
+    if np.allclose(got, mean_all, atol=1e-5):
+        raise CheckFailed(f"{shown} averages over all positions, padding included. Return the state at the last real token.")
+    wrong_rows = [n for n in range(len(lengths)) if not np.allclose(got[n], expected[n], atol=1e-5)]
+    if wrong_rows:
+        n = wrong_rows[0]
+        clipped = np.clip(lengths.numpy(), 0, embedded.shape[1] - 1)
+        off_by_one = output[np.arange(len(lengths)), clipped].numpy()
+        extra = ""
+        if np.allclose(got[n], off_by_one[n], atol=1e-5):
+            extra = " It matches the state one step *after* the last real token: index with lengths - 1."
+        raise CheckFailed(
+            f"{shown}: the state of sequence {n} (length {int(lengths[n])}) is {_short(got[n])}, expected "
+            f"{_short(expected[n])}, the state after its last real token.{extra}"
+        )
+
+
+# --------------------------------------------------------------------------- 6.7
+def _bptt_reference(dH, X, h0, states, W_xh, W_hh, *, through_time=True, tanh_grad=True,
+                    h_prev_for_whh=True, use_h0=True, transpose=True):
+    N, T, H = states.shape
+    dW_xh, dW_hh, db_h = np.zeros_like(W_xh), np.zeros_like(W_hh), np.zeros(H)
+    dh_next = np.zeros((N, H))
+    for t in reversed(range(T)):
+        dh = dH[:, t] + (dh_next if through_time else 0.0)
+        delta = dh * (1 - states[:, t] ** 2) if tanh_grad else dh
+        if t > 0:
+            h_prev = states[:, t - 1]
+        else:
+            h_prev = h0 if use_h0 else np.zeros_like(h0)
+        dW_xh += X[:, t].T @ delta
+        dW_hh += (h_prev if h_prev_for_whh else states[:, t]).T @ delta
+        db_h += delta.sum(axis=0)
+        dh_next = delta @ (W_hh.T if transpose else W_hh)
+    return dW_xh, dW_hh, db_h
+
+
+@exercise(
+    "6.7",
+    "Backpropagation through time",
+    hints=[
+        "Walk backwards, t = T-1 down to 0, carrying the gradient that arrives from step t+1 "
+        "(zeros at the start). At step t the total gradient on h_t is dH[:, t] plus that carried gradient.",
+        "delta = dh * (1 - states[:, t] ** 2) goes back through tanh. Then dW_xh += X[:, t].T @ delta, "
+        "dW_hh += h_prev.T @ delta with h_prev = states[:, t-1] (or h0 when t = 0), db_h += delta.sum(0), "
+        "and the gradient carried to step t-1 is delta @ W_hh.T.",
+        "dh_next = zeros((N, H)); for t in reversed(range(T)): dh = dH[:, t] + dh_next; delta = dh * (1 - "
+        "states[:, t]**2); h_prev = states[:, t-1] if t > 0 else h0; accumulate the three gradients; "
+        "dh_next = delta @ W_hh.T. Return dW_xh, dW_hh, db_h.",
+    ],
+)
+def _check_bptt(fn: Callable) -> None:
+    for seed, (N, T, D, H) in [(0, (2, 4, 3, 3)), (1, (3, 5, 2, 4))]:
+        X, h0, W_xh, W_hh, b_h = _rnn_case(10 + seed, N, T, D, H, 0.8)
+        states = _rnn_states(X, h0, W_xh, W_hh, b_h)
+        dH = np.random.default_rng(20 + seed).normal(size=(N, T, H))
+        shown = f"rnn_backward with N={N}, T={T}, D={D}, H={H}"
+        got = _tuple_of(call(fn, dH, X, h0, states, W_xh, W_hh, name="rnn_backward"), 3, shown,
+                        "dW_xh, dW_hh, db_h")
+        expected = _bptt_reference(dH, X, h0, states, W_xh, W_hh)
+        variants = [
+            (dict(through_time=False), "only the direct gradient dH[:, t] was used. Add the gradient that "
+                                       "arrives from step t+1: dh = dH[:, t] + dh_next."),
+            (dict(tanh_grad=False), "the tanh derivative is missing: delta = dh * (1 - h_t ** 2)."),
+            (dict(h_prev_for_whh=False), "dW_hh pairs delta_t with h_t. It must pair it with the state that "
+                                         "went *into* step t, h_{t-1}: dW_hh += h_prev.T @ delta."),
+            (dict(use_h0=False), "at t = 0 the previous state is h0, not zeros."),
+            (dict(transpose=False), "the gradient carried back must go through W_hh.T: dh_next = delta @ W_hh.T."),
+        ]
+        names = ("dW_xh", "dW_hh", "db_h")
+        for flags, explanation in variants:
+            wrong = _bptt_reference(dH, X, h0, states, W_xh, W_hh, **flags)
+            differs = any(not _close(w, e) for w, e in zip(wrong, expected))
+            if differs and all(_close(g, w) for g, w in zip(got, wrong)):
+                raise CheckFailed(f"{shown}: {explanation}")
+        for value, reference, name in zip(got, expected, names):
+            expect_array(value, reference, name=f"{name} from {shown}")

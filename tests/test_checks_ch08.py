@@ -1,0 +1,407 @@
+"""Chapter 8 self-checks accept the right answers and reject the mistakes learners make.
+
+For every exercise: a reference solution passes; each wrong answer in
+``WRONG_WITH_MESSAGES`` (bugs people really write) fails with a message that names
+the problem; the unfilled stub fails with "not written yet". ``tests/test_exercises.py``
+reads ``WRONG_ANSWERS`` to prove that no check in the book is toothless.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.distributions import Normal
+
+from dlcourse_utils.checks import grade
+
+
+# --------------------------------------------------------------------------- reference answers
+def reparameterize(mu, logvar, eps):
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def interpolate(z0, z1, num_steps):
+    t = torch.linspace(0, 1, num_steps)[:, None]
+    return (1 - t) * z0 + t * z1
+
+
+def kl_divergence(mu, logvar):
+    return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(dim=-1)
+
+
+def kl_monte_carlo(mu, logvar, num_samples, generator):
+    std = torch.exp(0.5 * logvar)
+    eps = torch.randn(num_samples, *mu.shape, generator=generator)
+    z = mu + std * eps
+    ratio = (Normal(mu, std).log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(dim=-1)
+    return ratio.mean(dim=0)
+
+
+def gan_losses(real_logits, fake_logits):
+    d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+              + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+    g_loss = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    return d_loss, g_loss
+
+
+def sample_score(probs, threshold=0.9):
+    shares = torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1]).float() / len(probs)
+    present = shares[shares > 0]
+    return (probs.max(dim=1).values > threshold).float().mean().item(), float(-(present * present.log2()).sum())
+
+
+def vae_loss(logits, x, mu, logvar):
+    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+    return (reconstruction + kl_divergence(mu, logvar)).mean()
+
+
+REFERENCE = {
+    "8.1": reparameterize,
+    "8.2": interpolate,
+    "8.3": kl_divergence,
+    "8.4": kl_monte_carlo,
+    "8.5": gan_losses,
+    "8.6": sample_score,
+    "8.7": vae_loss,
+}
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.1
+def reparam_variance_as_std(mu, logvar, eps):
+    return mu + torch.exp(logvar) * eps
+
+
+def reparam_logvar_as_std(mu, logvar, eps):
+    return mu + logvar * eps
+
+
+def reparam_detached(mu, logvar, eps):
+    return (mu + torch.exp(0.5 * logvar) * eps).detach()
+
+
+def reparam_torch_normal(mu, logvar, eps):
+    return torch.normal(mu, torch.exp(0.5 * logvar))
+
+
+def reparam_own_noise(mu, logvar, eps):
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+def reparam_no_noise(mu, logvar, eps):
+    return mu + torch.exp(0.5 * logvar)
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.2
+def interpolate_without_end(z0, z1, num_steps):
+    t = torch.arange(num_steps)[:, None] / num_steps
+    return (1 - t) * z0 + t * z1
+
+
+def interpolate_backwards(z0, z1, num_steps):
+    t = torch.linspace(0, 1, num_steps)[:, None]
+    return (1 - t) * z1 + t * z0
+
+
+def interpolate_transposed(z0, z1, num_steps):
+    return interpolate(z0, z1, num_steps).T
+
+
+def interpolate_list(z0, z1, num_steps):
+    return [z0 + k / (num_steps - 1) * (z1 - z0) for k in range(num_steps)]
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.3
+def kl_without_half(mu, logvar):
+    return (mu ** 2 + logvar.exp() - 1 - logvar).sum(dim=-1)
+
+
+def kl_logvar_sign(mu, logvar):
+    return 0.5 * (mu ** 2 + logvar.exp() - 1 + logvar).sum(dim=-1)
+
+
+def kl_logvar_as_log_std(mu, logvar):
+    return 0.5 * (mu ** 2 + torch.exp(2 * logvar) - 1 - 2 * logvar).sum(dim=-1)
+
+
+def kl_mean_over_dims(mu, logvar):
+    return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).mean(dim=-1)
+
+
+def kl_summed_over_everything(mu, logvar):
+    return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum()
+
+
+def kl_not_summed(mu, logvar):
+    return 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)
+
+
+def kl_without_minus_one(mu, logvar):
+    return 0.5 * (mu ** 2 + logvar.exp() - logvar).sum(dim=-1)
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.4
+def kl_mc_from_prior(mu, logvar, num_samples, generator):
+    std = torch.exp(0.5 * logvar)
+    z = torch.randn(num_samples, *mu.shape, generator=generator)          # z ~ p, not q
+    return (Normal(mu, std).log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(dim=-1).mean(dim=0)
+
+
+def kl_mc_missing_log_sigma(mu, logvar, num_samples, generator):
+    std = torch.exp(0.5 * logvar)
+    z = mu + std * torch.randn(num_samples, *mu.shape, generator=generator)
+    log_q = -0.5 * ((z - mu) / std) ** 2                                 # forgot -log sigma
+    log_p = -0.5 * z ** 2
+    return (log_q - log_p).sum(dim=-1).mean(dim=0)
+
+
+def kl_mc_ignores_generator(mu, logvar, num_samples, generator):
+    std = torch.exp(0.5 * logvar)
+    z = mu + std * torch.randn(num_samples, *mu.shape)
+    return (Normal(mu, std).log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(dim=-1).mean(dim=0)
+
+
+def kl_mc_returns_closed_form(mu, logvar, num_samples, generator):
+    return kl_divergence(mu, logvar)
+
+
+def kl_mc_keeps_samples(mu, logvar, num_samples, generator):
+    std = torch.exp(0.5 * logvar)
+    z = mu + std * torch.randn(num_samples, *mu.shape, generator=generator)
+    return (Normal(mu, std).log_prob(z) - Normal(0.0, 1.0).log_prob(z)).sum(dim=-1)
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.5
+def gan_losses_saturating(real_logits, fake_logits):
+    d_loss, _ = gan_losses(real_logits, fake_logits)
+    return d_loss, -F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
+
+def gan_losses_naive_logs(real_logits, fake_logits):
+    d_real, d_fake = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
+    d_loss = -torch.log(d_real).mean() - torch.log(1 - d_fake).mean()
+    return d_loss, -torch.log(d_fake).mean()
+
+
+def gan_losses_averaged(real_logits, fake_logits):
+    d_loss, g_loss = gan_losses(real_logits, fake_logits)
+    return d_loss / 2, g_loss
+
+
+def gan_losses_swapped_labels(real_logits, fake_logits):
+    d_loss = (F.binary_cross_entropy_with_logits(real_logits, torch.zeros_like(real_logits))
+              + F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits)))
+    return d_loss, gan_losses(real_logits, fake_logits)[1]
+
+
+def gan_losses_sigmoid_twice(real_logits, fake_logits):
+    return gan_losses(torch.sigmoid(real_logits), torch.sigmoid(fake_logits))
+
+
+def gan_losses_generator_labels_fake(real_logits, fake_logits):
+    d_loss, _ = gan_losses(real_logits, fake_logits)
+    return d_loss, F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.6
+def score_in_nats(probs, threshold=0.9):
+    shares = torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1]).float() / len(probs)
+    present = shares[shares > 0]
+    return (probs.max(dim=1).values > threshold).float().mean().item(), float(-(present * present.log()).sum())
+
+
+def score_nan_for_missing_classes(probs, threshold=0.9):
+    shares = torch.bincount(probs.argmax(dim=1), minlength=probs.shape[1]).float() / len(probs)
+    return (probs.max(dim=1).values > threshold).float().mean().item(), float(-(shares * shares.log2()).sum())
+
+
+def score_entropy_of_mean_probs(probs, threshold=0.9):
+    mean = probs.mean(dim=0)
+    return (probs.max(dim=1).values > threshold).float().mean().item(), float(-(mean * mean.log2()).sum())
+
+
+def score_mean_row_entropy(probs, threshold=0.9):
+    spread = -(probs * probs.log2()).sum(dim=1).mean()
+    return (probs.max(dim=1).values > threshold).float().mean().item(), float(spread)
+
+
+def score_count_not_share(probs, threshold=0.9):
+    _, spread = sample_score(probs, threshold)
+    return float((probs.max(dim=1).values > threshold).sum()), spread
+
+
+def score_fixed_threshold(probs, threshold=0.9):
+    _, spread = sample_score(probs, threshold)
+    return (probs.max(dim=1).values > 0.9).float().mean().item(), spread
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.7
+def vae_loss_buggy(logits, x, mu, logvar):   # the code handed out in the exercise
+    reconstruction = F.binary_cross_entropy_with_logits(logits, x)
+    kl = (0.5 * (mu ** 2 + logvar.exp() - 1 - logvar).sum(dim=1)).mean()
+    return reconstruction + kl
+
+
+def vae_loss_kl_subtracted(logits, x, mu, logvar):
+    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+    return (reconstruction - kl_divergence(mu, logvar)).mean()
+
+
+def vae_loss_kl_summed_over_batch(logits, x, mu, logvar):
+    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+    return reconstruction.mean() + kl_divergence(mu, logvar).sum()
+
+
+def vae_loss_summed_over_batch(logits, x, mu, logvar):
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="sum") + kl_divergence(mu, logvar).sum()
+
+
+def vae_loss_sigmoid_first(logits, x, mu, logvar):
+    return vae_loss(torch.sigmoid(logits), x, mu, logvar)
+
+
+def vae_loss_per_image(logits, x, mu, logvar):
+    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+    return reconstruction + kl_divergence(mu, logvar)
+
+
+# (wrong answer, a substring its failure message must contain)
+WRONG_WITH_MESSAGES = {
+    "8.1": [
+        (reparam_variance_as_std, "uses exp(logvar), the variance"),
+        (reparam_logvar_as_std, "multiplies eps by logvar itself"),
+        (reparam_detached, "no gradient reaches mu and logvar"),
+        (reparam_torch_normal, "changes between two calls with the same eps"),
+        (reparam_own_noise, "not noise you draw yourself"),
+        (reparam_no_noise, "the noise eps is missing"),
+    ],
+    "8.2": [
+        (interpolate_without_end, "stops short of z1"),
+        (interpolate_backwards, "runs from z1 to z0"),
+        (interpolate_transposed, "transposed"),
+        (interpolate_list, "return one tensor"),
+    ],
+    "8.3": [
+        (kl_without_half, "factor 1/2"),
+        (kl_logvar_sign, "sign of the log-variance term"),
+        (kl_logvar_as_log_std, "treats logvar as log sigma"),
+        (kl_mean_over_dims, "averages over the latent dimensions"),
+        (kl_summed_over_everything, "sums over the batch too"),
+        (kl_not_summed, "sum over the latent dimensions"),
+        (kl_without_minus_one, "expected 0 for every example"),
+    ],
+    "8.4": [
+        (kl_mc_from_prior, "samples from the prior p"),
+        (kl_mc_missing_log_sigma, "missing its -log sigma term"),
+        (kl_mc_ignores_generator, "with the generator you are given"),
+        (kl_mc_returns_closed_form, "equals the closed form exactly"),
+        (kl_mc_keeps_samples, "expected (4,)"),
+    ],
+    "8.5": [
+        (gan_losses_saturating, "saturating minimax loss"),
+        (gan_losses_naive_logs, "overflows for large |x|"),
+        (gan_losses_averaged, "not their average"),
+        (gan_losses_swapped_labels, "labels are swapped"),
+        (gan_losses_sigmoid_twice, "applies the sigmoid first"),
+        (gan_losses_generator_labels_fake, "labels the fakes 0"),
+    ],
+    "8.6": [
+        (score_in_nats, "in nats"),
+        (score_nan_for_missing_classes, "0 * log2(0) must count as 0"),
+        (score_entropy_of_mean_probs, "entropy of the average probabilities"),
+        (score_mean_row_entropy, "average entropy of each row"),
+        (score_count_not_share, "is a count"),
+        (score_fixed_threshold, "compare with the threshold argument"),
+    ],
+    "8.7": [
+        (vae_loss_buggy, "784 times too small"),
+        (vae_loss_kl_subtracted, "the KL term is subtracted"),
+        (vae_loss_kl_summed_over_batch, "average both over the batch"),
+        (vae_loss_summed_over_batch, "it sums over the batch"),
+        (vae_loss_sigmoid_first, "applies the sigmoid before"),
+        (vae_loss_per_image, "should be a single number"),
+    ],
+}
+
+#: Read by tests/test_exercises.py: every exercise must reject at least two of these.
+WRONG_ANSWERS = {key: [fn for fn, _ in pairs] for key, pairs in WRONG_WITH_MESSAGES.items()}
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+# --------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
+def test_reference_solution_passes(exercise_id):
+    result = grade(exercise_id, REFERENCE[exercise_id])
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize(
+    "exercise_id, wrong, expected_text",
+    [(key, fn, text) for key, pairs in WRONG_WITH_MESSAGES.items() for fn, text in pairs],
+    ids=lambda value: getattr(value, "__name__", None) if callable(value) else None,
+)
+def test_wrong_answer_is_rejected_with_a_specific_message(exercise_id, wrong, expected_text):
+    result = grade(exercise_id, wrong)
+    assert result.passed is False
+    assert expected_text in result.message, result.message
+
+
+@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
+def test_unfilled_stub_is_reported_as_not_written_yet(exercise_id):
+    result = grade(exercise_id, _stub)
+    assert result.passed is False
+    assert "not written yet" in result.message
+
+
+@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
+def test_each_exercise_has_at_least_two_wrong_answers(exercise_id):
+    assert len(WRONG_ANSWERS[exercise_id]) >= 2
+
+
+def test_numpy_answers_are_accepted_where_no_gradient_is_needed():
+    def kl_numpy(mu, logvar):
+        mu, logvar = mu.numpy().astype("float64"), logvar.numpy().astype("float64")
+        return 0.5 * (mu ** 2 + __import__("numpy").exp(logvar) - 1 - logvar).sum(axis=-1)
+
+    assert grade("8.3", kl_numpy).passed
+
+
+def test_a_monte_carlo_estimate_with_another_sample_layout_passes():
+    def kl_mc_samples_last(mu, logvar, num_samples, generator):
+        std = torch.exp(0.5 * logvar)[:, None, :]
+        eps = torch.randn(mu.shape[0], num_samples, mu.shape[1], generator=generator)
+        z = mu[:, None, :] + std * eps
+        log_q = -torch.log(std) - 0.5 * eps ** 2
+        log_p = -0.5 * z ** 2
+        return (log_q - log_p).sum(dim=-1).mean(dim=1)
+
+    assert grade("8.4", kl_mc_samples_last).passed
+
+
+def test_discriminator_loss_written_with_softplus_passes():
+    def with_softplus(real_logits, fake_logits):
+        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        return d_loss, F.softplus(-fake_logits).mean()
+
+    assert grade("8.5", with_softplus).passed
+
+
+def test_kl_penalty_in_buggy_loss_is_784_times_too_strong():
+    logits, x = torch.zeros(2, 784), torch.full((2, 784), 0.5)
+    mu, logvar = torch.zeros(2, 2), torch.zeros(2, 2)
+    assert math.isclose(vae_loss(logits, x, mu, logvar).item(),
+                        784 * vae_loss_buggy(logits, x, mu, logvar).item(), rel_tol=1e-5)
+
+
+@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
+def test_graders_are_fast_and_deterministic(exercise_id):
+    start = time.perf_counter()
+    first = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
+    second = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
+    assert time.perf_counter() - start < 2.0
+    assert first == second
