@@ -42,8 +42,10 @@ outputs: $(STAMP)  ## re-execute chapters and solutions, store their outputs, re
 	$(BIN)/python tools/notebooks.py execute $(NOTEBOOKS)
 	$(BIN)/python tools/notebooks.py exercises
 
-bench: $(STAMP)  ## time every notebook in a fresh kernel; record bench/results.json and the runtime page
+bench: $(STAMP)  ## time every notebook in a fresh kernel; record results, the runtime page and headers
 	$(BIN)/python tools/bench.py run
+	$(BIN)/python tools/bench.py headers
+	$(BIN)/python tools/notebooks.py exercises
 
 clean:  ## remove the built book (keeps .venv)
 	rm -rf _build

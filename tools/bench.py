@@ -15,6 +15,7 @@ Usage (from the repository root)::
     python tools/bench.py run NB.ipynb ...    # some notebooks (merged into the results)
     python tools/bench.py check               # budgets on the recorded results only
     python tools/bench.py page                # rewrite reference/runtime.md from the results
+    python tools/bench.py headers             # set each notebook's "Expected runtime" from the results
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import argparse
 import datetime as dt
 import importlib.metadata as metadata
 import json
+import math
 import os
 import platform
 import re
@@ -181,6 +183,27 @@ def write_page(results: dict, page: Path = PAGE) -> None:
     page.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+RUNTIME_LINE = re.compile(r"(\*\*Expected runtime:\*\* about )\d+ (?:s|min)")
+
+
+def sync_runtime_headers(results: dict) -> list[str]:
+    """Rewrite each benchmarked notebook's promised runtime (rounded up to 5 s); return changed paths."""
+    changed = []
+    for name, row in sorted(results.get("notebooks", {}).items()):
+        path = ROOT / name
+        if not path.exists():
+            continue
+        promised = max(5, 5 * math.ceil(row["seconds"] / 5))
+        nb = nbformat.read(path, as_version=4)
+        cell = nb.cells[3]
+        new = RUNTIME_LINE.sub(rf"\g<1>{promised} s", cell.source, count=1)
+        if new != cell.source:
+            cell.source = new
+            nbformat.write(nb, path)
+            changed.append(name)
+    return changed
+
+
 # --------------------------------------------------------------------------- commands
 def load(results_path: Path) -> dict:
     if not results_path.exists():
@@ -218,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--page", type=Path, default=PAGE)
     c = sub.add_parser("check", help="check the recorded results against the budgets")
     c.add_argument("--results", type=Path, default=RESULTS)
+    h = sub.add_parser("headers", help="set each notebook's 'Expected runtime' from the recorded results")
+    h.add_argument("--results", type=Path, default=RESULTS)
     p = sub.add_parser("page", help="rewrite the runtime page from the recorded results")
     p.add_argument("--results", type=Path, default=RESULTS)
     p.add_argument("--page", type=Path, default=PAGE)
@@ -230,6 +255,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "run":
         return run(args.paths or all_notebooks(), args.results, args.page)
+    if args.command == "headers":
+        changed = sync_runtime_headers(load(args.results))
+        print("updated: " + (", ".join(changed) or "nothing"))
+        return 0
     if args.command == "page":
         write_page(load(args.results), args.page)
         return 0
