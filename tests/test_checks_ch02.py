@@ -9,7 +9,6 @@ the book is toothless.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import numpy as np
@@ -526,13 +525,3 @@ def test_alternative_correct_answers_are_accepted():
     assert grade("2.5", lambda x, y: np.array(grad_f(x, y))).passed
     assert grade("2.4", lambda z, y: np.mean(cross_entropy_per_example(z, y))).passed
     assert grade("2.1", lambda f, x, h=1e-5: numerical_gradient(f, x.copy(), h)).passed
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_graders_are_fast_and_deterministic(exercise_id):
-    start = time.perf_counter()
-    first = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
-    second = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
-    reference = grade(exercise_id, REFERENCE[exercise_id])
-    assert time.perf_counter() - start < 2.0
-    assert first == second and reference.passed

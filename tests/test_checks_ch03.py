@@ -8,7 +8,6 @@ the book is toothless.
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -368,12 +367,3 @@ def test_alternative_correct_answers_are_accepted():
     assert grade("3.2", lambda dA, Z: np.where(Z > 0, dA, 0.0)).passed
     assert grade("3.3", lambda G, A, W: [G @ W.T, A.T @ G, np.sum(G, axis=0)]).passed
     assert grade("3.5", lambda X, y: (lambda X_new: list(train_moons_classifier(X, y)(X_new)))).passed
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_graders_are_fast_and_deterministic(exercise_id):
-    start = time.perf_counter()
-    first = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
-    second = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
-    assert time.perf_counter() - start < 4.0
-    assert first == second

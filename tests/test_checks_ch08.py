@@ -8,7 +8,6 @@ reads ``WRONG_ANSWERS`` to prove that no check in the book is toothless.
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -396,12 +395,3 @@ def test_kl_penalty_in_buggy_loss_is_784_times_too_strong():
     mu, logvar = torch.zeros(2, 2), torch.zeros(2, 2)
     assert math.isclose(vae_loss(logits, x, mu, logvar).item(),
                         784 * vae_loss_buggy(logits, x, mu, logvar).item(), rel_tol=1e-5)
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_graders_are_fast_and_deterministic(exercise_id):
-    start = time.perf_counter()
-    first = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
-    second = grade(exercise_id, WRONG_ANSWERS[exercise_id][0])
-    assert time.perf_counter() - start < 2.0
-    assert first == second

@@ -5,7 +5,8 @@
   (which nbval checks separately, outputs and all);
 - every check cell fails on the unfilled exercise notebook;
 - every registered exercise is checked in its notebook and rejects at least two
-  plausible wrong answers (listed in ``tests/test_checks_chNN.py`` as ``WRONG_ANSWERS``).
+  plausible wrong answers (listed in ``tests/test_checks_chNN.py`` as ``WRONG_ANSWERS``),
+  the same verdict every time it is given the same answer.
 """
 from __future__ import annotations
 
@@ -118,6 +119,8 @@ def test_every_exercise_rejects_at_least_two_plausible_wrong_answers():
             result = checks.grade(ex.id, answer)
             assert not result.passed, f"exercise {ex.id} accepted the wrong answer {answer!r}"
             assert result.message
+        again = checks.grade(ex.id, answers[0])
+        assert again == checks.grade(ex.id, answers[0]), f"exercise {ex.id} gave two verdicts on one answer"
 
 
 def test_generator_stubs_keep_indentation_and_reject_broken_markers():
