@@ -22,6 +22,7 @@ _SUBMODULES = (
     "env",
     "gradcheck",
     "plotting",
+    "tf_utils",
     "torch_utils",
 )
 # Functions re-exported at the top level, mapped to the submodule that defines them.
