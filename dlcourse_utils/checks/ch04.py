@@ -1,0 +1,574 @@
+"""Self-checks for chapter 4, Training deep networks.
+
+Graders compare the learner's answers with reference values computed here, and
+for the optimiser exercises with ``torch.optim`` itself. PyTorch and the MNIST
+data are loaded inside the graders that need them, never at import.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+from .core import CheckFailed, call, exercise, expect_array
+
+__all__: list[str] = []
+
+#: Validation accuracy a regularised model must reach in exercise 4.7 (the overfitting
+#: baseline of the chapter reaches about 0.89 on held-out digits).
+TARGET_ACCURACY_47 = 0.91
+
+
+def _tuple(result: Any, n: int, shown: str, names: str) -> tuple:
+    if not isinstance(result, (tuple, list)) or len(result) != n:
+        got = type(result).__name__ + (f" of length {len(result)}" if isinstance(result, (tuple, list)) else "")
+        raise CheckFailed(f"{shown} should return {n} things ({names}), got {got}.")
+    return tuple(result)
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, (list, tuple)) or np.ndim(value) != 0:
+        raise CheckFailed(f"{name} should be a single number, got shape {np.shape(value)}.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"{name} should be a number, got {type(value).__name__}.") from None
+    return number
+
+
+# --------------------------------------------------------------------------- 4.1
+def _prf(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
+    tp = float(np.sum((y_pred == 1) & (y_true == 1)))
+    fp = float(np.sum((y_pred == 1) & (y_true == 0)))
+    fn = float(np.sum((y_pred == 0) & (y_true == 1)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+@exercise(
+    "4.1",
+    "Precision, recall and F1",
+    hints=[
+        "Count three numbers first: TP (predicted 1 and truly 1), FP (predicted 1, truly 0) and "
+        "FN (predicted 0, truly 1). With NumPy, np.sum((y_pred == 1) & (y_true == 1)) counts TP.",
+        "precision = TP / (TP + FP) divides by everything the model *called* positive; recall = TP / (TP + FN) "
+        "divides by everything that *is* positive. F1 is the harmonic mean 2PR / (P + R), not (P + R) / 2.",
+        "Guard each division: `precision = tp / (tp + fp) if tp + fp > 0 else 0.0`, the same for recall, and "
+        "`f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0`.",
+    ],
+)
+def _check_prf(fn: Callable) -> None:
+    rng = np.random.default_rng(41)
+    y_true = (rng.random(40) < 0.3).astype(int)
+    y_pred = y_true.copy()
+    y_pred[:6] = 1 - y_pred[:6]                      # a few mistakes of both kinds
+    y_pred[10:14] = 1
+    cases = [
+        ("a batch of 40 labels", y_true, y_pred),
+        ("y_true = [1, 1, 1, 0, 0], y_pred = [1, 0, 0, 1, 0]", np.array([1, 1, 1, 0, 0]), np.array([1, 0, 0, 1, 0])),
+        ("boolean arrays", y_true.astype(bool), y_pred.astype(bool)),
+    ]
+    for label, yt, yp in cases:
+        shown = f"precision_recall_f1 on {label}"
+        p, r, f = _tuple(call(fn, yt, yp), 3, shown, "precision, recall, f1")
+        p, r, f = _number(p, "precision"), _number(r, "recall"), _number(f, "f1")
+        ep, er, ef = _prf(np.asarray(yt).astype(int), np.asarray(yp).astype(int))
+        if np.isclose(p, er) and np.isclose(r, ep) and not np.isclose(ep, er):
+            raise CheckFailed(
+                f"{shown}: precision and recall are swapped (got {p:.4f} and {r:.4f}). Precision divides TP by "
+                "the number of *predicted* positives (TP + FP), recall by the number of *actual* positives (TP + FN)."
+            )
+        if not np.isclose(p, ep):
+            raise CheckFailed(f"{shown}: precision is {p:.4f}, expected {ep:.4f} = TP / (TP + FP).")
+        if not np.isclose(r, er):
+            raise CheckFailed(f"{shown}: recall is {r:.4f}, expected {er:.4f} = TP / (TP + FN).")
+        if not np.isclose(f, ef):
+            why = ""
+            if np.isclose(f, (ep + er) / 2):
+                why = " That is the arithmetic mean; F1 is the harmonic mean 2PR / (P + R)."
+            raise CheckFailed(f"{shown}: f1 is {f:.4f}, expected {ef:.4f}.{why}")
+
+    shown = "precision_recall_f1 when the model predicts no positive at all"
+    y_true = np.array([1, 0, 1, 0, 0])
+    with np.errstate(divide="raise", invalid="raise"):
+        try:
+            result = fn(y_true.copy(), np.zeros(5, dtype=int))
+        except FloatingPointError:
+            raise CheckFailed(
+                f"{shown} divides 0 by 0. When TP + FP = 0 (nothing predicted positive) return precision 0.0, "
+                "and f1 0.0 when precision + recall = 0, as scikit-learn does with zero_division=0."
+            ) from None
+        except ZeroDivisionError:
+            raise CheckFailed(
+                f"{shown} raised ZeroDivisionError: when TP + FP = 0 return precision 0.0 "
+                "(and f1 0.0 when precision + recall = 0)."
+            ) from None
+        except NotImplementedError:
+            raise CheckFailed("precision_recall_f1 is not written yet: replace `raise NotImplementedError` "
+                              "with your code.") from None
+        except Exception as error:
+            raise CheckFailed(f"{shown} raised {type(error).__name__}: {error}") from None
+    p, r, f = _tuple(result, 3, shown, "precision, recall, f1")
+    p, r, f = _number(p, "precision"), _number(r, "recall"), _number(f, "f1")
+    if not (np.isfinite(p) and np.isfinite(f)):
+        raise CheckFailed(
+            f"{shown} gives precision {p} and f1 {f}: return 0.0 when a denominator is 0, not nan."
+        )
+    if (p, r, f) != (0.0, 0.0, 0.0):
+        raise CheckFailed(f"{shown} should give (0.0, 0.0, 0.0), got ({p:.4f}, {r:.4f}, {f:.4f}).")
+
+
+# --------------------------------------------------------------------------- 4.2
+@exercise(
+    "4.2",
+    "The confusion matrix",
+    hints=[
+        "Start from C = np.zeros((num_classes, num_classes), dtype=int) and add 1 to C[true, predicted] "
+        "for every example: rows are true classes, columns predicted ones.",
+        "A plain loop `for t, p in zip(y_true, y_pred): C[t, p] += 1` is correct. The tempting one-liner "
+        "C[y_true, y_pred] += 1 is not: fancy-index assignment adds 1 only once per distinct (t, p) pair.",
+        "Vectorised: `np.add.at(C, (y_true, y_pred), 1)` accumulates repeated pairs. Take the size from "
+        "num_classes, never from the labels you happen to see.",
+    ],
+)
+def _check_confusion(fn: Callable) -> None:
+    y_true = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 0])
+    y_pred = np.array([0, 1, 0, 1, 2, 2, 2, 0, 2, 0])
+    rng = np.random.default_rng(42)
+    big_true = rng.integers(0, 5, 200)
+    big_pred = np.where(rng.random(200) < 0.7, big_true, rng.integers(0, 5, 200))
+    cases = [
+        ("a 3-class example of 10 labels", y_true, y_pred, 3),
+        ("200 labels of 5 classes", big_true, big_pred, 5),
+        ("labels 0..2 with num_classes=4 (class 3 never occurs)", y_true, y_pred, 4),
+    ]
+    for label, yt, yp, k in cases:
+        shown = f"confusion_matrix on {label}"
+        expected = np.zeros((k, k), dtype=int)
+        np.add.at(expected, (yt, yp), 1)
+        got = call(fn, yt, yp, k, name="confusion_matrix")
+        if got is None:
+            raise CheckFailed("confusion_matrix returned None: did you forget a `return` statement?")
+        got = np.asarray(got)
+        if got.shape != (k, k):
+            extra = ""
+            if got.ndim == 2 and got.shape[0] == got.shape[1] == int(max(yt.max(), yp.max())) + 1:
+                extra = " You took the size from the labels; use num_classes, since a class may be missing."
+            raise CheckFailed(f"{shown} has shape {got.shape}, expected ({k}, {k}).{extra}")
+        if np.array_equal(got, expected):
+            continue
+        if np.array_equal(got, expected.T):
+            raise CheckFailed(
+                f"{shown} is transposed: rows must be the *true* classes and columns the *predicted* ones, "
+                "C[true, predicted]."
+            )
+        if got.sum() < len(yt) and np.all(got <= expected):
+            raise CheckFailed(
+                f"{shown} counts only {int(got.sum())} of {len(yt)} examples. If you wrote "
+                "C[y_true, y_pred] += 1, NumPy adds 1 once per distinct pair; use np.add.at(C, (y_true, y_pred), 1) "
+                "or a loop."
+            )
+        expect_array(got, expected, name=shown, float_dtype=False)
+
+
+# --------------------------------------------------------------------------- 4.3
+@exercise(
+    "4.3",
+    "He initialisation",
+    hints=[
+        "He initialisation draws every weight independently from a normal distribution with mean 0 and "
+        "variance 2 / fan_in, where fan_in is the number of inputs of the layer.",
+        "The standard deviation is the square root of the variance: std = np.sqrt(2 / fan_in). Draw with the "
+        "generator you are given, rng.normal(...), so that the same seed gives the same weights.",
+        "return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))",
+    ],
+)
+def _check_he(fn: Callable) -> None:
+    def draw(fan_in: int, fan_out: int, seed: int) -> np.ndarray:
+        W = call(fn, fan_in, fan_out, np.random.default_rng(seed), name="he_normal")
+        if W is None:
+            raise CheckFailed("he_normal returned None: did you forget a `return` statement?")
+        W = np.asarray(W)
+        if W.shape != (fan_in, fan_out):
+            extra = " It looks transposed." if W.shape == (fan_out, fan_in) else ""
+            raise CheckFailed(f"he_normal({fan_in}, {fan_out}, rng) has shape {W.shape}, "
+                              f"expected ({fan_in}, {fan_out}): one row per input.{extra}")
+        if not np.issubdtype(W.dtype, np.floating) or not np.all(np.isfinite(W)):
+            raise CheckFailed("he_normal should return finite floating-point weights.")
+        return W
+
+    fan_in, fan_out = 400, 300
+    W = draw(fan_in, fan_out, 0)
+    if not np.array_equal(W, draw(fan_in, fan_out, 0)):
+        raise CheckFailed(
+            "two calls with generators seeded alike gave different weights: draw with the rng argument "
+            "(rng.normal), not with np.random or a new generator."
+        )
+    if np.array_equal(W, draw(fan_in, fan_out, 1)):
+        raise CheckFailed("generators with different seeds gave the same weights: draw with the rng argument.")
+    std, target = float(W.std()), float(np.sqrt(2 / fan_in))
+    if abs(float(W.mean())) > 0.05 * target:
+        raise CheckFailed(f"the weights have mean {W.mean():.4f}; He weights are centred on 0.")
+    if abs(std / target - 1) > 0.03:
+        known = {
+            "Glorot/Xavier's std sqrt(2 / (fan_in + fan_out))": np.sqrt(2 / (fan_in + fan_out)),
+            "sqrt(1 / fan_in), LeCun's scale: the factor 2 for ReLU is missing": np.sqrt(1 / fan_in),
+            "sqrt(2 / fan_out): use fan_in, the number of inputs": np.sqrt(2 / fan_out),
+            "2 / fan_in: that is the variance; the std is its square root": 2 / fan_in,
+        }
+        for name, value in known.items():
+            if abs(std / value - 1) < 0.03:
+                raise CheckFailed(f"the weights' standard deviation is {std:.4f}, which matches {name}. "
+                                  f"He's is sqrt(2 / fan_in) = {target:.4f}.")
+        raise CheckFailed(f"the weights' standard deviation is {std:.4f}, expected sqrt(2 / fan_in) = {target:.4f}.")
+    beyond = float(np.mean(np.abs(W) > 2 * target))
+    if beyond < 0.02:
+        raise CheckFailed(
+            f"only {beyond:.1%} of the weights lie beyond 2 standard deviations (a normal distribution has 4.6%): "
+            "the weights look uniform. Draw from a normal distribution, rng.normal."
+        )
+    # The point of it all: a deep ReLU stack keeps its scale.
+    rng = np.random.default_rng(7)
+    h = rng.normal(size=(500, 256))
+    first = None
+    for layer in range(20):
+        h = np.maximum(h @ draw(256, 256, 100 + layer), 0)
+        first = first if first is not None else float(np.sqrt(np.mean(h ** 2)))
+    last = float(np.sqrt(np.mean(h ** 2)))
+    if not 0.5 < last / first < 2.0:
+        raise CheckFailed(f"through 20 ReLU layers the activations' scale went from {first:.3f} to {last:.3g}; "
+                          "with He weights it should stay about the same.")
+
+
+# --------------------------------------------------------------------------- shared
+def _single_threaded(grader: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Run a grader's tiny PyTorch computations on one thread (much faster on a busy CPU), then restore."""
+
+    @functools.wraps(grader)
+    def wrapper(answer: Any) -> None:
+        import torch
+
+        saved = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            grader(answer)
+        finally:
+            torch.set_num_threads(saved)
+
+    return wrapper
+
+
+def _quadratic(seed: int, d: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    Q = rng.normal(size=(d, d))
+    A = Q @ Q.T / d + np.diag(np.linspace(0.1, 3.0, d))   # symmetric positive definite
+    b = rng.normal(size=d)
+    w0 = rng.normal(size=d)
+    return A, b, w0
+
+
+def _torch_trajectory(make_optimizer: Callable, A: np.ndarray, b: np.ndarray, w0: np.ndarray,
+                      num_steps: int) -> list[np.ndarray]:
+    import torch
+
+    w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+    At, bt = torch.tensor(A), torch.tensor(b)
+    opt = make_optimizer([w])
+    path = []
+    for _ in range(num_steps):
+        loss = 0.5 * w @ At @ w - bt @ w          # gradient A w - b
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        path.append(w.detach().numpy().copy())
+    return path
+
+
+# --------------------------------------------------------------------------- 4.4
+@exercise(
+    "4.4",
+    "Momentum, checked against torch.optim.SGD",
+    hints=[
+        "Two lines, in this order: first update the velocity from the gradient, then move the weights "
+        "along the *new* velocity. Return both, as new arrays.",
+        "PyTorch's rule is velocity_new = momentum * velocity + grad, then w_new = w - lr * velocity_new. "
+        "No (1 - momentum) factor, and lr is applied to the weights, not folded into the velocity.",
+        "velocity_new = momentum * velocity + grad; return w - lr * velocity_new, velocity_new",
+    ],
+)
+@_single_threaded
+def _check_momentum(fn: Callable) -> None:
+    import torch
+
+    for seed, lr, mu, steps in [(0, 0.1, 0.9, 8), (1, 0.05, 0.5, 8)]:
+        A, b, w0 = _quadratic(seed)
+        expected = _torch_trajectory(lambda p: torch.optim.SGD(p, lr=lr, momentum=mu), A, b, w0, steps)
+        w, velocity = w0.copy(), np.zeros_like(w0)
+        for step in range(steps):
+            grad = A @ w - b
+            shown = f"momentum_step(w, grad, velocity, lr={lr}, momentum={mu}) at step {step + 1}"
+            new_w, new_v = _tuple(call(fn, w, grad, velocity, lr, mu, name="momentum_step"), 2, shown,
+                                  "w, velocity")
+            new_w, new_v = np.asarray(new_w, dtype=float), np.asarray(new_v, dtype=float)
+            if new_w.shape != w.shape or new_v.shape != w.shape:
+                raise CheckFailed(f"{shown} returned shapes {new_w.shape} and {new_v.shape}, expected {w.shape}.")
+            v_torch = velocity * mu + grad
+            if not np.allclose(new_w, expected[step], rtol=1e-9, atol=1e-12):
+                if step == 0 and np.allclose(new_w, w - lr * grad) and np.allclose(new_v, velocity):
+                    why = " The velocity never changed: return the updated velocity."
+                elif np.allclose(new_w, w - lr * (grad + mu * v_torch)):
+                    why = " That is Nesterov's update; plain momentum steps along the velocity itself."
+                elif np.allclose(new_v, mu * velocity + (1 - mu) * grad):
+                    why = " Your velocity has a (1 - momentum) factor (dampening); PyTorch's has none."
+                elif np.allclose(new_w, w - lr * velocity):
+                    why = " You moved the weights along the *old* velocity: update the velocity first."
+                else:
+                    why = ""
+                raise CheckFailed(
+                    f"{shown}: w differs from torch.optim.SGD (largest difference "
+                    f"{np.abs(new_w - expected[step]).max():.2e}).{why}"
+                )
+            if not np.allclose(new_v, v_torch, rtol=1e-9, atol=1e-12):
+                if np.allclose(new_v, -lr * v_torch):
+                    raise CheckFailed(
+                        f"{shown}: your velocity is -lr times PyTorch's. That is Keras's convention "
+                        "(v = momentum * v - lr * grad; w = w + v): the weights agree, but this exercise uses "
+                        "PyTorch's velocity, v = momentum * v + grad."
+                    )
+                if np.allclose(new_v, velocity):
+                    raise CheckFailed(f"{shown}: the velocity never changed. Return the *updated* velocity, "
+                                      "momentum * velocity + grad, so that the next step can use it.")
+                raise CheckFailed(f"{shown}: the returned velocity should be momentum * velocity + grad.")
+            w, velocity = new_w, new_v
+
+
+# --------------------------------------------------------------------------- 4.5
+@exercise(
+    "4.5",
+    "Adam, checked against torch.optim.Adam",
+    hints=[
+        "Update the two moving averages first: m from the gradient, v from the *squared* gradient. Then "
+        "correct both for starting at zero, then step.",
+        "m = beta1 * m + (1 - beta1) * grad; v = beta2 * v + (1 - beta2) * grad**2; "
+        "m_hat = m / (1 - beta1**t); v_hat = v / (1 - beta2**t), with t the step number (1 on the first step).",
+        "w_new = w - lr * m_hat / (np.sqrt(v_hat) + eps): epsilon goes *outside* the square root, as in "
+        "PyTorch. Return w_new, m, v (the uncorrected averages).",
+    ],
+)
+@_single_threaded
+def _check_adam(fn: Callable) -> None:
+    import torch
+
+    for seed, lr, eps, betas in [(0, 0.1, 1e-8, (0.9, 0.999)), (1, 0.05, 1e-2, (0.8, 0.99))]:
+        A, b, w0 = _quadratic(seed)
+        steps = 10
+        expected = _torch_trajectory(lambda p: torch.optim.Adam(p, lr=lr, betas=betas, eps=eps), A, b, w0, steps)
+        w, m, v = w0.copy(), np.zeros_like(w0), np.zeros_like(w0)
+        b1, b2 = betas
+        for t in range(1, steps + 1):
+            grad = A @ w - b
+            shown = (f"adam_step(w, grad, m, v, t={t}, lr={lr}, beta1={b1}, beta2={b2}, eps={eps})")
+            result = _tuple(call(fn, w, grad, m, v, t, lr, b1, b2, eps, name="adam_step"), 3, shown, "w, m, v")
+            new_w, new_m, new_v = (np.asarray(x, dtype=float) for x in result)
+            m_ref = b1 * m + (1 - b1) * grad
+            v_ref = b2 * v + (1 - b2) * grad ** 2
+            if not np.all(np.isfinite(new_w)):
+                raise CheckFailed(f"{shown} gives NaN or infinity. Is v built from grad**2 (never negative), "
+                                  "and is t the step number starting at 1?")
+            if not np.allclose(new_w, expected[t - 1], rtol=1e-8, atol=1e-12):
+                m_hat, v_hat = m_ref / (1 - b1 ** t), v_ref / (1 - b2 ** t)
+                candidates = {
+                    "without the bias corrections m / (1 - beta1**t) and v / (1 - beta2**t)":
+                        w - lr * m_ref / (np.sqrt(v_ref) + eps),
+                    "with epsilon inside the square root; PyTorch adds it outside, sqrt(v_hat) + eps":
+                        w - lr * m_hat / np.sqrt(v_hat + eps),
+                    "with the step counted from 0 (t = 0 on the first step); t starts at 1":
+                        w - lr * (m_ref / (1 - b1 ** (t + 1))) / (np.sqrt(v_ref / (1 - b2 ** (t + 1))) + eps),
+                }
+                for why, candidate in candidates.items():
+                    if np.allclose(new_w, candidate, rtol=1e-8, atol=1e-12):
+                        raise CheckFailed(f"{shown}: w differs from torch.optim.Adam. Your step matches Adam {why}.")
+                raise CheckFailed(f"{shown}: w differs from torch.optim.Adam (largest difference "
+                                  f"{np.abs(new_w - expected[t - 1]).max():.2e}).")
+            if not np.allclose(new_m, m_ref, rtol=1e-9, atol=1e-12):
+                raise CheckFailed(f"{shown}: m should be beta1 * m + (1 - beta1) * grad, without the bias correction.")
+            if not np.allclose(new_v, v_ref, rtol=1e-9, atol=1e-12):
+                raise CheckFailed(f"{shown}: v should be beta2 * v + (1 - beta2) * grad**2, without the bias correction.")
+            w, m, v = new_w, new_m, new_v
+
+
+# --------------------------------------------------------------------------- 4.6
+def _toy_classification():
+    import torch
+
+    g = torch.Generator().manual_seed(46)
+    X = torch.randn(240, 8, generator=g)
+    y = (X[:, :3].sum(dim=1) > 0).long() + (X[:, 3] > 1).long()    # 3 classes
+    return X[:160], y[:160], X[160:], y[160:]
+
+
+def _toy_model():
+    import torch
+    from torch import nn
+
+    torch.manual_seed(46)
+    return nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 3))
+
+
+def reference_train_and_evaluate(model, optimizer, X_train, y_train, X_val, y_val, num_epochs, batch_size,
+                                 generator, *, zero_grad=True, eval_mode=True, use_generator=True):
+    """The fixed loop of exercise 4.6, with switches that put each of its bugs back (for the grader)."""
+    import torch
+    import torch.nn.functional as F
+
+    for _ in range(num_epochs):
+        model.train()
+        order = torch.randperm(len(X_train), generator=generator if use_generator else None)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            loss = F.cross_entropy(model(X_train[idx]), y_train[idx])
+            if zero_grad:
+                optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    if eval_mode:
+        model.eval()
+    with torch.no_grad():
+        return (model(X_val).argmax(dim=1) == y_val).float().mean().item()
+
+
+@exercise(
+    "4.6",
+    "Find the bugs in a PyTorch training loop (B)",
+    hints=[
+        "Run the buggy loop and compare with what you expect: does the accuracy change when you evaluate "
+        "twice in a row? Does the loss behave? Then read the loop line by line against the chapter's.",
+        "There are three bugs. One is about gradients (PyTorch adds new gradients to old ones unless told "
+        "otherwise), one about evaluation (dropout is still active), one about reproducibility (a generator "
+        "is passed in but not used).",
+        "Call optimizer.zero_grad() before loss.backward(); call model.eval() before the evaluation; and pass "
+        "generator=generator to torch.randperm.",
+    ],
+)
+@_single_threaded
+def _check_loop(fn: Callable) -> None:
+    import torch
+
+    X_train, y_train, X_val, y_val = _toy_classification()
+
+    def run(trainer: Callable, **switches: bool) -> tuple[Any, list]:
+        model = _toy_model()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        torch.manual_seed(0)                              # dropout masks (and any unseeded shuffle)
+        generator = torch.Generator().manual_seed(4)
+        args = (model, optimizer, X_train, y_train, X_val, y_val, 3, 32, generator)
+        if switches:
+            acc = trainer(*args, **switches)
+        else:  # the learner's function: it must train *this* model, so no copies (unlike `call`)
+            try:
+                acc = trainer(*args)
+            except NotImplementedError:
+                raise CheckFailed("train_and_evaluate is not written yet: replace `raise NotImplementedError` "
+                                  "with your code.") from None
+            except Exception as error:
+                raise CheckFailed(f"calling train_and_evaluate on a small model raised "
+                                  f"{type(error).__name__}: {error}") from None
+        return acc, [p.detach().clone() for p in model.parameters()]
+
+    state = torch.get_rng_state()                         # leave the learner's random state alone
+    try:
+        acc, params = run(fn)
+        ref_acc, ref_params = run(reference_train_and_evaluate)
+        variants = {}
+        for key, switches in [("zero_grad", {"zero_grad": False}), ("generator", {"use_generator": False}),
+                              ("both", {"zero_grad": False, "use_generator": False})]:
+            variants[key] = run(reference_train_and_evaluate, **switches)[1]
+    finally:
+        torch.set_rng_state(state)
+    acc = _number(acc, "the returned validation accuracy")
+
+    def same(a: list, b: list) -> bool:
+        return all(torch.allclose(x, y, rtol=1e-6, atol=1e-7) for x, y in zip(a, b))
+
+    if not same(params, ref_params):
+        for key, why in [
+            ("zero_grad", "gradients are never cleared, so every step adds this batch's gradient to all the "
+                          "previous ones. Call optimizer.zero_grad() before loss.backward()."),
+            ("generator", "the shuffle ignores `generator`, so the order depends on the global random state. "
+                          "Pass generator=generator to torch.randperm."),
+            ("both", "two bugs remain in training: gradients are never cleared (optimizer.zero_grad()) and the "
+                     "shuffle ignores `generator`."),
+        ]:
+            if same(params, variants[key]):
+                raise CheckFailed(f"the trained weights differ from the correct loop's: {why}")
+        raise CheckFailed("the trained weights differ from the correct loop's: train with the chapter's steps, "
+                          "in order: shuffle, forward, loss, zero_grad, backward, step.")
+    if not np.isclose(acc, ref_acc):
+        raise CheckFailed(
+            f"the weights are right now, but the returned accuracy is {acc:.4f}, expected {ref_acc:.4f}: "
+            "dropout is still active during evaluation. Call model.eval() before computing the accuracy."
+        )
+
+
+# --------------------------------------------------------------------------- 4.7
+_HELD_OUT: dict[str, Any] = {}
+
+
+def _held_out_digits():
+    """2,000 MNIST test digits (flattened, in [0, 1]) that the exercise never trains on."""
+    if not _HELD_OUT:
+        import torch
+
+        from ..data import load_mnist
+
+        _, (X_test, y_test) = load_mnist(progress=False)
+        _HELD_OUT["X"] = torch.tensor(X_test[:2000].reshape(-1, 784) / 255.0, dtype=torch.float32)
+        _HELD_OUT["y"] = torch.tensor(y_test[:2000], dtype=torch.long)
+    return _HELD_OUT["X"], _HELD_OUT["y"]
+
+
+@exercise(
+    "4.7",
+    "Fix an overfitting model",
+    hints=[
+        "Start from the chapter's measurements on the same 1,000 digits: which regulariser gave the best "
+        "validation accuracy? You may combine several.",
+        "Data augmentation (random rotations and shifts of each batch) helped most; batch normalisation and "
+        "dropout help too. Keep 30 epochs or so, and check the validation accuracy your function prints.",
+        "Train mlp(256, 256, batchnorm=True) (or with dropout) for 30 epochs with Adam (lr 1e-3), passing each "
+        "batch through augment_digits first; return the model.",
+    ],
+)
+@_single_threaded
+def _check_regularised(model: Any) -> None:
+    import torch
+    from torch import nn
+
+    if model is None:
+        raise CheckFailed("train_regularised is not written yet: replace `raise NotImplementedError` with your "
+                          "code, then run the cell that calls it.")
+    if callable(model) and not isinstance(model, nn.Module):
+        raise CheckFailed("pass the trained model (what train_regularised returns), not the function itself.")
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(f"expected a trained PyTorch model (an nn.Module), got {type(model).__name__}.")
+    X, y = _held_out_digits()
+    model = copy.deepcopy(model)
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(X)
+    except Exception as error:
+        raise CheckFailed(f"your model raised {type(error).__name__} on a (2000, 784) batch of digits: {error}") from None
+    if tuple(logits.shape) != (2000, 10):
+        raise CheckFailed(f"your model maps 2,000 digits to shape {tuple(logits.shape)}, expected (2000, 10): "
+                          "one logit per class.")
+    acc = float((logits.argmax(dim=1) == y).float().mean())
+    if acc < TARGET_ACCURACY_47:
+        raise CheckFailed(
+            f"on 2,000 held-out digits your model is {acc:.4f} accurate; it must reach {TARGET_ACCURACY_47}. "
+            "The unregularised network reaches about 0.89: regularise more (augmentation helped most in the chapter)."
+        )
