@@ -4,7 +4,9 @@ Set at import time, so kernels started by nbval inherit it too.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -16,4 +18,7 @@ import notebooks  # noqa: E402  (tools/notebooks.py)
 
 os.environ.update(notebooks.EXECUTION_ENV)
 # Progress records written by self-checks go to a throw-away folder, never the user's home.
-os.environ["DLCOURSE_HOME"] = tempfile.mkdtemp(prefix="dlcourse-home-")
+# Each pytest process (xdist workers too) makes its own and removes it when it exits.
+_HOME = tempfile.mkdtemp(prefix="dlcourse-home-")
+os.environ["DLCOURSE_HOME"] = _HOME
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
