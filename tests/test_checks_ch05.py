@@ -1,8 +1,8 @@
 """Chapter 5 self-checks accept the right answers and reject the mistakes learners make.
 
 For every exercise: a reference solution passes; each wrong answer in
-``WRONG_ANSWERS`` fails with a message that names the problem; the unfilled stub
-fails with "not written yet". ``tests/test_exercises.py`` reads ``WRONG_ANSWERS``
+``WRONG_WITH_MESSAGES`` fails with a message that names the problem; the unfilled stub
+fails with "not written yet". ``tests/test_exercises.py`` reads ``WRONG_WITH_MESSAGES``
 too, to prove that no check in the book is toothless.
 """
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from dlcourse_utils.checks import grade
+from selfcheck_rules import SelfCheckRules
 
 
 # --------------------------------------------------------------------------- reference answers
@@ -341,13 +341,6 @@ WRONG_WITH_MESSAGES = {
     ],
 }
 
-#: Read by tests/test_exercises.py: every exercise must reject at least two of these.
-WRONG_ANSWERS = {key: [answer for answer, _ in pairs] for key, pairs in WRONG_WITH_MESSAGES.items()}
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
-
 
 class _StubBlock(nn.Module):
     def __init__(self, channels):
@@ -355,55 +348,16 @@ class _StubBlock(nn.Module):
         raise NotImplementedError()
 
 
-def _name(value):
-    return getattr(value, "__name__", type(value).__name__)
-
-
 # --------------------------------------------------------------------------- tests
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_reference_solution_passes(exercise_id):
-    result = grade(exercise_id, REFERENCE[exercise_id])
-    assert result.passed, result.message
+class TestSelfCheckRules(SelfCheckRules):
+    reference = REFERENCE
+    wrong_with_messages = WRONG_WITH_MESSAGES
+    stubs = {"5.4": _StubBlock, "5.6": None}
 
 
 def test_a_trained_fashion_cnn_passes_5_6():
     result = grade("5.6", fashion_model())
     assert result.passed, result.message
-
-
-@pytest.mark.parametrize(
-    "exercise_id, wrong, expected_text",
-    [(key, answer, text) for key, pairs in WRONG_WITH_MESSAGES.items() for answer, text in pairs],
-    ids=lambda value: _name(value) if not isinstance(value, str) else None,
-)
-def test_wrong_answer_is_rejected_with_a_specific_message(exercise_id, wrong, expected_text):
-    result = grade(exercise_id, wrong)
-    assert result.passed is False
-    assert expected_text in result.message, result.message
-
-
-@pytest.mark.parametrize("exercise_id", ["5.1", "5.2", "5.3", "5.5"])
-def test_unfilled_stub_is_reported_as_not_written_yet(exercise_id):
-    result = grade(exercise_id, _stub)
-    assert result.passed is False
-    assert "not written yet" in result.message
-
-
-def test_unfilled_residual_block_is_reported_as_not_written_yet():
-    result = grade("5.4", _StubBlock)
-    assert result.passed is False
-    assert "not written yet" in result.message
-
-
-def test_unfilled_5_6_is_reported_as_not_written_yet():
-    result = grade("5.6", None)
-    assert result.passed is False
-    assert "not written yet" in result.message
-
-
-@pytest.mark.parametrize("exercise_id", sorted(WRONG_ANSWERS))
-def test_each_exercise_has_at_least_two_wrong_answers(exercise_id):
-    assert len(WRONG_ANSWERS[exercise_id]) >= 2
 
 
 def test_a_vectorised_max_pool_backward_is_accepted():

@@ -4,7 +4,7 @@ Trained Keras models are too slow for a unit test, so the "autoencoders" here ar
 linear ones (PCA), which is what a linear autoencoder learns anyway: a PCA pair with
 a 32-number code passes the reconstruction check, a 3-number one does not; PCA
 projection also removes enough noise to pass the denoising check, the identity does
-not. ``tests/test_exercises.py`` reads ``WRONG_ANSWERS`` too.
+not. ``tests/test_exercises.py`` reads ``WRONG_WITH_MESSAGES`` too.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from dlcourse_utils.checks import grade
 from dlcourse_utils.data import DATASETS, fetch, read_idx
+from selfcheck_rules import SelfCheckRules, unfilled
 
 
 @functools.lru_cache(maxsize=1)
@@ -296,17 +297,6 @@ WRONG_WITH_MESSAGES = {
     ],
 }
 
-#: Read by tests/test_exercises.py: every exercise must reject at least two of these.
-WRONG_ANSWERS = {key: [fn for fn, _ in pairs] for key, pairs in WRONG_WITH_MESSAGES.items()}
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
-
-
-_STUBS = {key: _stub for key in REFERENCE}
-_STUBS["7.2"] = (_stub, _stub)                         # an unfilled (encoder, decoder) pair
-
 
 @pytest.mark.parametrize("exercise_id", ["7.2", "7.4"])
 def test_a_model_left_at_none_is_reported_as_not_written_yet(exercise_id):
@@ -315,33 +305,10 @@ def test_a_model_left_at_none_is_reported_as_not_written_yet(exercise_id):
 
 
 # --------------------------------------------------------------------------- tests
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_reference_solution_passes(exercise_id):
-    result = grade(exercise_id, REFERENCE[exercise_id])
-    assert result.passed, result.message
-
-
-@pytest.mark.parametrize(
-    "exercise_id, wrong, expected_text",
-    [(key, fn, text) for key, pairs in WRONG_WITH_MESSAGES.items() for fn, text in pairs],
-    ids=lambda value: getattr(value, "__name__", None) if callable(value) else None,
-)
-def test_wrong_answer_is_rejected_with_a_specific_message(exercise_id, wrong, expected_text):
-    result = grade(exercise_id, wrong)
-    assert result.passed is False
-    assert expected_text in result.message, result.message
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_unfilled_stub_is_reported_as_not_written_yet(exercise_id):
-    result = grade(exercise_id, _STUBS[exercise_id])
-    assert result.passed is False
-    assert "not written yet" in result.message
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_each_exercise_has_at_least_two_wrong_answers(exercise_id):
-    assert len(WRONG_ANSWERS[exercise_id]) >= 2
+class TestSelfCheckRules(SelfCheckRules):
+    reference = REFERENCE
+    wrong_with_messages = WRONG_WITH_MESSAGES
+    stubs = {"7.2": (unfilled, unfilled)}                # an unfilled (encoder, decoder) pair
 
 
 def test_the_stand_in_data_hide_half_of_each_class_from_the_pixels():

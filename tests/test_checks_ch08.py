@@ -3,18 +3,18 @@
 For every exercise: a reference solution passes; each wrong answer in
 ``WRONG_WITH_MESSAGES`` (bugs people really write) fails with a message that names
 the problem; the unfilled stub fails with "not written yet". ``tests/test_exercises.py``
-reads ``WRONG_ANSWERS`` to prove that no check in the book is toothless.
+reads ``WRONG_WITH_MESSAGES`` to prove that no check in the book is toothless.
 """
 from __future__ import annotations
 
 import math
 
-import pytest
 import torch
 import torch.nn.functional as F
 from torch.distributions import Normal
 
 from dlcourse_utils.checks import grade
+from selfcheck_rules import SelfCheckRules
 
 
 # --------------------------------------------------------------------------- reference answers
@@ -324,42 +324,11 @@ WRONG_WITH_MESSAGES = {
     ],
 }
 
-#: Read by tests/test_exercises.py: every exercise must reject at least two of these.
-WRONG_ANSWERS = {key: [fn for fn, _ in pairs] for key, pairs in WRONG_WITH_MESSAGES.items()}
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
-
 
 # --------------------------------------------------------------------------- tests
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_reference_solution_passes(exercise_id):
-    result = grade(exercise_id, REFERENCE[exercise_id])
-    assert result.passed, result.message
-
-
-@pytest.mark.parametrize(
-    "exercise_id, wrong, expected_text",
-    [(key, fn, text) for key, pairs in WRONG_WITH_MESSAGES.items() for fn, text in pairs],
-    ids=lambda value: getattr(value, "__name__", None) if callable(value) else None,
-)
-def test_wrong_answer_is_rejected_with_a_specific_message(exercise_id, wrong, expected_text):
-    result = grade(exercise_id, wrong)
-    assert result.passed is False
-    assert expected_text in result.message, result.message
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_unfilled_stub_is_reported_as_not_written_yet(exercise_id):
-    result = grade(exercise_id, _stub)
-    assert result.passed is False
-    assert "not written yet" in result.message
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_each_exercise_has_at_least_two_wrong_answers(exercise_id):
-    assert len(WRONG_ANSWERS[exercise_id]) >= 2
+class TestSelfCheckRules(SelfCheckRules):
+    reference = REFERENCE
+    wrong_with_messages = WRONG_WITH_MESSAGES
 
 
 def test_numpy_answers_are_accepted_where_no_gradient_is_needed():

@@ -3,7 +3,7 @@
 For every exercise: a reference solution passes; each wrong answer in
 ``WRONG_ANSWERS`` (the bugs people really write) fails with a message that names
 the problem; the unfilled stub fails with "not written yet". ``tests/test_exercises.py``
-reads ``WRONG_ANSWERS`` too, to prove that no check in the book is toothless.
+reads ``WRONG_WITH_MESSAGES``, to prove that no check in the book is toothless.
 """
 # No `from __future__ import annotations`: FastAPI reads the endpoint annotations at run time.
 
@@ -13,13 +13,13 @@ import warnings
 from typing import Annotated
 
 import numpy as np
-import pytest
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from dlcourse_utils.checks import grade
+from selfcheck_rules import SelfCheckRules
 
 logging.getLogger("torch.onnx").setLevel(logging.ERROR)
 
@@ -396,32 +396,16 @@ EXPECTED_MESSAGE = {
 }
 
 
+#: Read by tests/test_exercises.py and the rules below.
+WRONG_WITH_MESSAGES = {
+    key: [(wrong, EXPECTED_MESSAGE[wrong]) for wrong in answers] for key, answers in WRONG_ANSWERS.items()
+}
+
+
 # --------------------------------------------------------------------------- tests
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE, key=lambda e: int(e.split(".")[1])))
-def test_the_reference_answer_passes(exercise_id):
-    result = grade(exercise_id, REFERENCE[exercise_id])
-    assert result.passed, result.message
-
-
-@pytest.mark.parametrize(
-    "exercise_id, wrong",
-    [(e, w) for e, answers in WRONG_ANSWERS.items() for w in answers],
-    ids=lambda v: getattr(v, "__name__", v),
-)
-def test_a_wrong_answer_fails_with_a_message_naming_the_bug(exercise_id, wrong):
-    result = grade(exercise_id, wrong)
-    assert not result.passed, f"{exercise_id} accepted {wrong.__name__}"
-    assert EXPECTED_MESSAGE[wrong] in result.message, result.message
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
-
-
-@pytest.mark.parametrize("exercise_id", sorted(REFERENCE))
-def test_the_unfilled_stub_is_reported_as_not_written_yet(exercise_id):
-    result = grade(exercise_id, _stub)
-    assert not result.passed and "not written yet" in result.message, result.message
+class TestSelfCheckRules(SelfCheckRules):
+    reference = REFERENCE
+    wrong_with_messages = WRONG_WITH_MESSAGES
 
 
 def test_every_wrong_answer_has_an_expected_message():

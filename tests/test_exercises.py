@@ -5,7 +5,7 @@
   (which nbval checks separately, outputs and all);
 - every check cell fails on the unfilled exercise notebook;
 - every registered exercise is checked in its notebook and rejects at least two
-  plausible wrong answers (listed in ``tests/test_checks_chNN.py`` as ``WRONG_ANSWERS``),
+  plausible wrong answers (listed in ``tests/test_checks_chNN.py`` as ``WRONG_WITH_MESSAGES``),
   the same verdict every time it is given the same answer.
 """
 from __future__ import annotations
@@ -106,7 +106,9 @@ def _wrong_answers_by_chapter() -> dict[int, dict]:
     found = {}
     for test_file in sorted(Path(__file__).parent.glob("test_checks_ch*.py")):
         module = importlib.import_module(test_file.stem)
-        found[int(test_file.stem[-2:])] = module.WRONG_ANSWERS
+        found[int(test_file.stem[-2:])] = {
+            key: [answer for answer, _ in pairs] for key, pairs in module.WRONG_WITH_MESSAGES.items()
+        }
     return found
 
 
