@@ -176,6 +176,42 @@ def test_expect_scalar_rejects_arrays_and_lists():
     assert checks.expect_scalar(np.float64(0.5), 0.5, name="loss") == 0.5
 
 
+def test_close_compares_shape_and_values_and_never_raises():
+    torch = pytest.importorskip("torch")
+    assert core.close([1.0, 2.0], np.array([1.0, 2.0 + 1e-9]))
+    assert not core.close([1.0, 2.0], [[1.0, 2.0]])                      # same numbers, other shape
+    assert not core.close(1.0, 1.1) and not core.close("one", 1.0) and not core.close(None, 1.0)
+    assert core.close(torch.tensor([0.5], requires_grad=True), [0.5])    # tensors, even with gradients
+    assert core.close(1.0, 1.05, rtol=0.1)
+
+
+def test_diagnose_names_the_known_mistake_and_shows_small_values():
+    bugs = [(2.0, "the factor 1/2 is missing."), (0.25, "it squares the half.")]
+    core.diagnose(1.0, 1.0, bugs, name="kl")                          # right: nothing to say
+    core.diagnose(7.0, 1.0, bugs, name="kl")                          # wrong in an unknown way: left to the caller
+    with pytest.raises(core.CheckFailed, match=r"^kl is 2, expected 1: the factor 1/2 is missing\.$"):
+        core.diagnose(2.0, 1.0, bugs, name="kl")
+    big = np.arange(20.0)
+    with pytest.raises(core.CheckFailed, match=r"^x is wrong: reversed\.$"):   # too long to print
+        core.diagnose(big[::-1], big, [(big[::-1], "reversed.")], name="x")
+
+
+def test_a_known_mistake_that_equals_the_answer_is_not_blamed():
+    # With these inputs the "mistake" gives the right value, so it cannot be what went wrong.
+    with pytest.raises(core.CheckFailed, match=r"^x is 1, expected 3: the real bug\.$"):
+        core.diagnose(1.0, 3.0, [(3.0, "harmless here."), (1.0, "the real bug.")], name="x")
+
+
+def test_expect_tuple_counts_what_a_function_returns():
+    assert core.expect_tuple([1, 2], label="f()", names="a, b") == (1, 2)
+    with pytest.raises(core.CheckFailed, match=r"f\(\) returned None: did you forget `return a, b`\?"):
+        core.expect_tuple(None, label="f()", names="a, b")
+    with pytest.raises(core.CheckFailed, match="should return 2 things, `return a, b`; it returned a tuple of length 3"):
+        core.expect_tuple((1, 2, 3), label="f()", names="a, b")
+    with pytest.raises(core.CheckFailed, match="it returned a int"):
+        core.expect_tuple(5, label="f()", names="a, b")
+
+
 def test_every_registered_exercise_has_a_title_and_two_hints():
     exercises = checks.all_exercises()
     assert exercises, "no chapter registers any exercise"

@@ -17,9 +17,12 @@ from .core import (
     all_exercises,
     call,
     check,
+    close,
+    diagnose,
     exercise,
     expect_array,
     expect_scalar,
+    expect_tuple,
     get_exercise,
     grade,
     hint,
@@ -28,6 +31,6 @@ from .core import (
 
 __all__ = [
     "HOME_ENV", "STRICT_ENV", "CheckFailed", "Exercise", "Result", "all_exercises", "call",
-    "check", "exercise", "expect_array", "expect_scalar", "get_exercise", "grade", "hint",
-    "progress",
+    "check", "close", "diagnose", "exercise", "expect_array", "expect_scalar", "expect_tuple",
+    "get_exercise", "grade", "hint", "progress",
 ]

@@ -12,11 +12,11 @@ a flipped sign, the sigmoid's derivative left out), the message names the cause.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from .core import CheckFailed, _short, call, exercise, expect_array, expect_scalar
+from .core import CheckFailed, _short, call, diagnose, exercise, expect_array, expect_scalar, expect_tuple
 
 #: Exercise 1.6: the mean loss that training must get below, on every data set it is tried on.
 TARGET_LOSS = 0.01
@@ -61,41 +61,6 @@ def _blobs(num_per_class: int = 15, seed: int = 1) -> tuple[np.ndarray, np.ndarr
 
 
 # --------------------------------------------------------------------------- shared helpers
-def _close(a: Any, b: Any) -> bool:
-    try:
-        a = np.asarray(a, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
-        return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
-    except (TypeError, ValueError):
-        return False
-
-
-def _diagnose(got: Any, expected: Any, likely_bugs: Sequence[tuple[Any, str]], name: str) -> None:
-    """Name the bug when a wrong answer matches what a known mistake produces."""
-    if _close(got, expected):
-        return
-    for wrong_value, explanation in likely_bugs:
-        if not _close(wrong_value, expected) and _close(got, wrong_value):
-            shown_got, shown_expected = _short(_as_shown(got)), _short(_as_shown(expected))
-            raise CheckFailed(f"{name} is {shown_got}, expected {shown_expected}: {explanation}")
-
-
-def _as_shown(value: Any) -> Any:
-    array = np.asarray(value, dtype=np.float64)
-    return float(array) if array.ndim == 0 else array
-
-
-def _pair(got: Any, label: str, names: str) -> tuple[Any, ...]:
-    if got is None:
-        raise CheckFailed(f"{label} returned None: did you forget `return {names}`?")
-    count = len(names.split(", "))
-    if not isinstance(got, (tuple, list)) or len(got) != count:
-        kind = type(got).__name__
-        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
-        raise CheckFailed(
-            f"{label} should return {count} things, `return {names}`; it returned a {kind}{size}."
-        )
-    return tuple(got)
 
 
 # --------------------------------------------------------------------------- 1.1
@@ -125,7 +90,7 @@ def _check_neuron_forward(fn: Callable) -> None:
                 "w_i * x_i, but z is a single number, their sum plus b. Use np.dot(x, w) + b."
             )
         expected = float(_forward(x, w, b))
-        _diagnose(got, expected, [(float(x @ w), "that is w·x without the bias. Add b.")], shown)
+        diagnose(got, expected, [(float(x @ w), "that is w·x without the bias. Add b.")], name=shown)
         expect_scalar(got, expected, name=shown)
 
     X = np.array([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0], [-3.0, 1.0, 2.0], [2.5, 0.5, -1.0]])  # (4, 3)
@@ -139,7 +104,7 @@ def _check_neuron_forward(fn: Callable) -> None:
             "dot products at once (`w @ X` does not work for a batch)."
         ) from None
     expected = _forward(X, w, b)
-    _diagnose(got, expected, [(X @ w, "that is X @ w without the bias. Add b.")], shown)
+    diagnose(got, expected, [(X @ w, "that is X @ w without the bias. Add b.")], name=shown)
     expect_array(got, expected, name=shown)
 
 
@@ -191,7 +156,7 @@ def _check_sigmoid(fn: Callable) -> None:
     z = np.array([-5.0, -1.0, 0.0, 0.5, 2.0, 5.0])
     got = call(fn, z)
     flipped = "the sign is flipped: sigma(z) = 1 / (1 + exp(-z)), so sigma(2) > 0.5."
-    _diagnose(got, _sigmoid(z), [(_sigmoid(-z), flipped)], "sigmoid([-5, -1, 0, 0.5, 2, 5])")
+    diagnose(got, _sigmoid(z), [(_sigmoid(-z), flipped)], name="sigmoid([-5, -1, 0, 0.5, 2, 5])")
     expect_array(got, _sigmoid(z), name="sigmoid([-5, -1, 0, 0.5, 2, 5])")
 
     expect_scalar(call(fn, 0.0), 0.5, name="sigmoid(0.0)")
@@ -225,13 +190,13 @@ def _check_squared_error(fn: Callable) -> None:
         shown = f"squared_error(y_hat={y_hat}, y={y})"
         got = call(fn, y_hat, y)
         error = y_hat - y
-        _diagnose(got, error**2, [
+        diagnose(got, error**2, [
             (error, "that is the error y_hat - y itself. Square it."),
             (abs(error), "that is the size of the error, not its square. Square it: (y_hat - y)**2."),
             (-error, "that is y - y_hat, not its square. Square it: (y_hat - y)**2."),
             (0.5 * error**2, "that has a factor 1/2. Some books put one there; "
                              "this book defines L = (y_hat - y)**2 without it."),
-        ], shown)
+        ], name=shown)
         expect_scalar(got, error**2, name=shown)
 
 
@@ -260,7 +225,7 @@ def _check_gradients(fn: Callable) -> None:
     ]
     for label, X, y, w, b in cases:
         shown = f"gradients(X, y, w, b) for {label} (X of shape {X.shape})"
-        dw, db = _pair(call(fn, X, y, w, b), shown, "dw, db")
+        dw, db = expect_tuple(call(fn, X, y, w, b), label=shown, names="dw, db")
         exp_dw, exp_db = _gradients(X, y, w, b)
 
         y_hat = _sigmoid(X @ w + b)
@@ -277,7 +242,7 @@ def _check_gradients(fn: Callable) -> None:
                               "so divide the sum by N."),
             (X.T @ delta_nob / len(y), "it matches a neuron without bias: compute z = X @ w + b."),
         ]
-        _diagnose(dw, exp_dw, bugs_dw, f"dw from {shown}")
+        diagnose(dw, exp_dw, bugs_dw, name=f"dw from {shown}")
         expect_array(dw, exp_dw, name=f"dw from {shown}")
 
         if isinstance(db, np.ndarray) and db.ndim == 1 and db.shape == y.shape:
@@ -291,7 +256,7 @@ def _check_gradients(fn: Callable) -> None:
             (float(no_sigma.mean()), missing_slope),
             (exp_db * len(y), f"{len(y)} times too large: average over the examples instead of summing."),
         ]
-        _diagnose(db, exp_db, bugs_db, f"db from {shown}")
+        diagnose(db, exp_db, bugs_db, name=f"db from {shown}")
         expect_scalar(db, exp_db, name=f"db from {shown}")
 
 
@@ -318,20 +283,20 @@ def _check_train_step(fn: Callable) -> None:
     ]
     for label, X, y, w, b, lr in cases:
         shown = f"train_step(X, y, w, b, lr={lr}) on {label}"
-        new_w, new_b = _pair(call(fn, X, y, w, b, lr), shown, "new_w, new_b")
+        new_w, new_b = expect_tuple(call(fn, X, y, w, b, lr), label=shown, names="new_w, new_b")
         dw, db = _gradients(X, y, w, b)
-        _diagnose(new_w, w - lr * dw, [
+        diagnose(new_w, w - lr * dw, [
             (w, "the weights did not change: return the updated values, not the old ones."),
             (w + lr * dw, "that is a step uphill. Subtract the gradient: w - lr * dw."),
             (w - dw, "the step ignores the learning rate: w - lr * dw."),
             (-lr * dw, "that is the step alone. Add it to the old weights: w - lr * dw."),
-        ], f"new_w from {shown}")
+        ], name=f"new_w from {shown}")
         expect_array(new_w, w - lr * dw, name=f"new_w from {shown}")
-        _diagnose(new_b, b - lr * db, [
+        diagnose(new_b, b - lr * db, [
             (b, "the bias did not change: update it too, b - lr * db."),
             (b + lr * db, "that is a step uphill. Subtract: b - lr * db."),
             (b - db, "the step ignores the learning rate: b - lr * db."),
-        ], f"new_b from {shown}")
+        ], name=f"new_b from {shown}")
         expect_scalar(new_b, b - lr * db, name=f"new_b from {shown}")
 
 
@@ -380,7 +345,7 @@ def _check_train(fn: Callable) -> None:
     ]
     for label, X, y, lr, num_epochs, target in cases:
         shown = f"train(X, y, lr={lr}, num_epochs={num_epochs}) on {label}"
-        w, b, losses = _pair(call(fn, X, y, lr, num_epochs), shown, "w, b, losses")
+        w, b, losses = expect_tuple(call(fn, X, y, lr, num_epochs), label=shown, names="w, b, losses")
         w, b = _weights_and_bias(w, b, X.shape[1], shown)
 
         try:

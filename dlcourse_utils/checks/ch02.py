@@ -19,35 +19,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .core import CheckFailed, _short, call, exercise, expect_array, expect_scalar
+from .core import CheckFailed, call, close, diagnose, exercise, expect_array, expect_scalar, expect_tuple
 
 
 # --------------------------------------------------------------------------- shared helpers
-def _close(a: Any, b: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    try:
-        a = np.asarray(a, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
-        return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
-    except (TypeError, ValueError):
-        return False
-
-
-def _diagnose(got: Any, expected: Any, likely_bugs: Sequence[tuple[Any, str]], name: str,
-              rtol: float = 1e-6) -> None:
-    """Raise with an explanation when ``got`` matches what a known mistake produces."""
-    if _close(got, expected, rtol=rtol):
-        return
-    for wrong_value, explanation in likely_bugs:
-        if not _close(wrong_value, expected, rtol=rtol) and _close(got, wrong_value, rtol=rtol):
-            raise CheckFailed(f"{name} is {_short(_shown(got))}, expected {_short(_shown(expected))}: "
-                              f"{explanation}")
-
-
-def _shown(value: Any) -> Any:
-    array = np.asarray(value, dtype=np.float64)
-    return float(array) if array.ndim == 0 else array
-
-
 def _quiet_call(fn: Callable, *args: Any, name: str) -> Any:
     """Call learner code with NumPy's overflow/invalid warnings silenced: we inspect the result instead."""
     with warnings.catch_warnings():
@@ -57,16 +32,9 @@ def _quiet_call(fn: Callable, *args: Any, name: str) -> Any:
 
 
 def _pair(got: Any, label: str, names: str) -> tuple[Any, ...]:
-    count = len(names.split(", "))
-    if got is None:
-        raise CheckFailed(f"{label} returned None: did you forget `return {names}`?")
-    if isinstance(got, np.ndarray) and got.ndim == 1:
+    if isinstance(got, np.ndarray) and got.ndim == 1:     # a 1-D array of the values counts as a tuple
         got = tuple(got)
-    if not isinstance(got, (tuple, list)) or len(got) != count:
-        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
-        raise CheckFailed(f"{label} should return {count} things, `return {names}`; "
-                          f"it returned a {type(got).__name__}{size}.")
-    return tuple(got)
+    return expect_tuple(got, label=label, names=names)
 
 
 # --------------------------------------------------------------------------- 2.1
@@ -126,20 +94,20 @@ def _check_numerical_gradient(fn: Callable) -> None:
             raise CheckFailed(f"{shown} returned None: did you forget `return grad`?")
         expected = exact(x)
         h = 1e-5
-        if _close(got, _forward(f, x, h), rtol=1e-9) and not _close(got, expected, rtol=1e-7):
+        if close(got, _forward(f, x, h), rtol=1e-9) and not close(got, expected, rtol=1e-7):
             worst = float(np.max(np.abs(np.asarray(got) - expected) / np.abs(expected)))
             raise CheckFailed(
                 f"{shown} agrees with the exact gradient only to a relative error of {worst:.1e}: that is "
                 "the forward difference (f(x + h) - f(x)) / h, whose error is proportional to h. Use the "
                 "central difference (f(x + h) - f(x - h)) / (2h), whose error is proportional to h**2."
             )
-        _diagnose(got, expected, [
+        diagnose(got, expected, [
             (2 * expected, "exactly twice the gradient: the central difference divides by 2h, not h."),
             (expected / 2, "exactly half the gradient: divide the difference by 2h, not 4h (or h twice)."),
             (_all_at_once(f, x, h), "every entry holds the same number: you nudged all the entries at once "
                                     "(x + h). Nudge one entry at a time."),
             (-expected, "the sign is flipped: compute f(x + h) - f(x - h), in that order."),
-        ], shown, rtol=1e-7)
+        ], name=shown, rtol=1e-7)
         expect_array(got, expected, name=shown, rtol=1e-7, atol=1e-9)
 
     # The step must be the h the caller passes: with h = 0.01 the central difference of x**3 is 3x**2 + h**2.
@@ -147,7 +115,7 @@ def _check_numerical_gradient(fn: Callable) -> None:
     shown = "numerical_gradient(f, x, h=0.01) for f(x) = sum(x**3)"
     got = call(fn, lambda v: np.sum(v ** 3), x, 0.01, name="numerical_gradient")
     expected = 3 * x ** 2 + 0.01 ** 2
-    if got is not None and _close(got, 3 * x ** 2, rtol=1e-8) and not _close(got, expected, rtol=1e-8):
+    if got is not None and close(got, 3 * x ** 2, rtol=1e-8) and not close(got, expected, rtol=1e-8):
         raise CheckFailed(f"{shown} ignores its h argument: with h = 0.01 the central difference of "
                           "x**3 is exactly 3x**2 + h**2. Use the h you were given.")
     expect_array(got, expected, name=shown, rtol=1e-9)
@@ -178,7 +146,7 @@ def _check_posterior(fn: Callable) -> None:
         shown = f"posterior(prior={prior}, sensitivity={sens}, specificity={spec})"
         got = call(fn, prior, sens, spec, name="posterior")
         expected = _posterior(prior, sens, spec)
-        _diagnose(got, expected, [
+        diagnose(got, expected, [
             (sens, "that is the sensitivity P(+ | D). Bayes' theorem turns it around into P(D | +), "
                    "which also depends on the prior."),
             (sens * prior / (sens * prior + spec * (1 - prior)),
@@ -189,7 +157,7 @@ def _check_posterior(fn: Callable) -> None:
             (sens * prior / (sens * prior + (1 - spec)),
              "the false positives must be weighted by the share of healthy people, (1 - specificity) * (1 - prior)."),
             (1 - expected, "that is P(healthy | positive), one minus the answer."),
-        ], shown)
+        ], name=shown)
         expect_scalar(got, expected, name=shown)
 
     priors = np.array([0.001, 0.01, 0.1, 0.5])
@@ -244,19 +212,19 @@ def _check_softmax(fn: Callable) -> None:
     z = np.array([1.0, 2.0, 3.0])
     shown = "softmax(np.array([1.0, 2.0, 3.0]))"
     got = _softmax_result(fn, z, shown)
-    _diagnose(got, _softmax(z), [(np.exp(z), "those are exp(z) without the division by their sum.")], shown)
+    diagnose(got, _softmax(z), [(np.exp(z), "those are exp(z) without the division by their sum.")], name=shown)
     expect_array(got, _softmax(z), name=shown)
 
     z = np.array([[0.5, -1.0, 2.0, 0.0], [3.0, 3.0, -2.0, 1.0], [-0.3, 0.8, 0.1, -1.5]])
     shown = "softmax of a batch z of shape (3, 4)"
     got = _softmax_result(fn, z, shown)
     wrong_axis = np.exp(z) / np.exp(z).sum(axis=0, keepdims=True)
-    _diagnose(got, _softmax(z), [
+    diagnose(got, _softmax(z), [
         (wrong_axis, "each column sums to 1 instead of each row: normalise along the last axis, "
                      "sum(axis=-1, keepdims=True), one probability distribution per example."),
         (np.exp(z) / np.exp(z).sum(), "the whole batch sums to 1: normalise each row (example) separately, "
                                       "sum(axis=-1, keepdims=True)."),
-    ], shown)
+    ], name=shown)
     expect_array(got, _softmax(z), name=shown)
 
     z = np.array([1000.0, 1001.0, 1002.0])
@@ -311,7 +279,7 @@ def _check_cross_entropy(fn: Callable) -> None:
     if isinstance(got, np.ndarray) and got.shape == (4,):
         raise CheckFailed(f"{shown} returned one loss per example, shape (4,): the exercise asks for their "
                           "mean, a single number.")
-    _diagnose(got, expected, [
+    diagnose(got, expected, [
         (per_example.sum(), "that is the sum over the 4 examples; the loss is their mean."),
         (-expected, "the sign is flipped: the loss is -log p_y = LSE(z) - z_y, a positive number."),
         (float(np.mean(_logsumexp(z) - z[:, y])),
@@ -319,7 +287,7 @@ def _check_cross_entropy(fn: Callable) -> None:
          "row n's entry y[n]."),
         (float(np.mean(_logsumexp(z) - z[:, 0])), "that always uses the logit of class 0: index with the labels y."),
         (float(np.mean(-z[np.arange(4), y])), "the log-sum-exp term is missing: -log p_y = LSE(z) - z_y."),
-    ], shown)
+    ], name=shown)
     expect_scalar(got, expected, name=shown)
 
     for z, y, label in [
@@ -370,9 +338,9 @@ def _check_grad_f(fn: Callable) -> None:
         dfdx, dfdy = _pair(call(fn, x, y, name="grad_f"), shown, "dfdx, dfdy")
         exp_dx, exp_dy = _grad_f(x, y)
         p = _f_parts(x, y)
-        if _close(dfdx, exp_dy) and _close(dfdy, exp_dx) and not _close(exp_dx, exp_dy):
+        if close(dfdx, exp_dy) and close(dfdy, exp_dx) and not close(exp_dx, exp_dy):
             raise CheckFailed(f"{shown}: the two partial derivatives are swapped; return dfdx first, then dfdy.")
-        _diagnose(dfdx, exp_dx, [
+        diagnose(dfdx, exp_dx, [
             (p["cos"] * 2 * x * y * p["w"], "only the route through u = x**2 y is there. x also reaches f "
                                             "through w = exp(-x): add -sin(u) * exp(-x) (product rule)."),
             (-p["sin"] * p["w"], "only the route through w = exp(-x) is there: add cos(u) * 2xy * exp(-x)."),
@@ -381,13 +349,13 @@ def _check_grad_f(fn: Callable) -> None:
             (p["cos"] * 2 * x * p["w"] - p["sin"] * p["w"], "du/dx is 2xy, not 2x: y stays in as a factor."),
             (p["cos"] * 2 * x * y * p["w"] + p["sin"] * p["w"], "d/dx exp(-x) is -exp(-x): the second term "
                                                                 "needs a minus sign."),
-        ], f"dfdx from {shown}")
+        ], name=f"dfdx from {shown}")
         expect_scalar(dfdx, exp_dx, name=f"dfdx from {shown}")
-        _diagnose(dfdy, exp_dy, [
+        diagnose(dfdy, exp_dy, [
             (p["cos"] * p["w"], "the inner derivative du/dy = x**2 is missing."),
             (p["cos"] * x * x, "the factor w = exp(-x) is missing: df/dv = w."),
             (p["cos"] * 2 * x * y * p["w"], "that is the route through u for x; for y, du/dy = x**2."),
-        ], f"dfdy from {shown}")
+        ], name=f"dfdy from {shown}")
         expect_scalar(dfdy, exp_dy, name=f"dfdy from {shown}")
 
 
@@ -447,12 +415,12 @@ def _check_value(cls: Any) -> None:
             f"x.grad is 0 after {shown}: the gradient never reached x. Attach the backward function "
             "to the new Value, `out._backward = _backward`."
         )
-    _diagnose(grad, 1 - t ** 2, [
+    diagnose(grad, 1 - t ** 2, [
         (1 - t, "the derivative of tanh is 1 - tanh(a)**2: square it."),
         (1 - a ** 2, "the derivative is 1 - tanh(a)**2, with the tanh of the input, not 1 - a**2."),
         (t, "that is tanh(a) itself; its derivative is 1 - tanh(a)**2."),
         (1 + t ** 2, "the derivative of tanh is 1 - tanh(a)**2, with a minus sign."),
-    ], f"x.grad after {shown}")
+    ], name=f"x.grad after {shown}")
     expect_scalar(grad, 1 - t ** 2, name=f"x.grad after {shown}")
 
     _check_parents(cls, "tanh", 0.25, lambda v: 2 * (1 - math.tanh(2 * v) ** 2))
@@ -462,40 +430,39 @@ def _check_value(cls: Any) -> None:
     t = math.tanh(a)
     shown = "x = Value(-0.4); out = x.tanh() * 3; out.backward()"
     _, (grad,) = _run_value(cls, lambda x: x.tanh() * 3.0, [a], "tanh", shown)
-    _diagnose(grad, 3 * (1 - t ** 2), [
+    diagnose(grad, 3 * (1 - t ** 2), [
         (1 - t ** 2, "the gradient ignores what comes after tanh: multiply the local derivative by "
                      "out.grad (the chain rule)."),
-    ], f"x.grad after {shown}")
+    ], name=f"x.grad after {shown}")
     expect_scalar(grad, 3 * (1 - t ** 2), name=f"x.grad after {shown}")
 
     a = 0.3
     t = math.tanh(a)
     shown = "x = Value(0.3); out = x.tanh() * x; out.backward()"
     _, (grad,) = _run_value(cls, lambda x: x.tanh() * x, [a], "tanh", shown)
-    _diagnose(grad, t + a * (1 - t ** 2), [
+    diagnose(grad, t + a * (1 - t ** 2), [
         (a * (1 - t ** 2), "x is used twice, but only the route through tanh arrived: the backward "
                            "function must add to self.grad (`+=`), not overwrite it (`=`)."),
-    ], f"x.grad after {shown}")
+    ], name=f"x.grad after {shown}")
     expect_scalar(grad, t + a * (1 - t ** 2), name=f"x.grad after {shown}")
 
     # log
     a = 2.5
     shown = "x = Value(2.5); out = x.log(); out.backward()"
     data, (grad,) = _run_value(cls, lambda x: x.log(), [a], "log", shown)
-    _diagnose(data, math.log(a), [(math.log10(a), "use the natural logarithm, math.log, not log10.")],
-              f"out.data after {shown}")
+    diagnose(data, math.log(a), [(math.log10(a), "use the natural logarithm, math.log, not log10.")], name=f"out.data after {shown}")
     expect_scalar(data, math.log(a), name=f"out.data after {shown}")
     if grad == 0.0:
         raise CheckFailed(
             f"x.grad is 0 after {shown}: the gradient never reached x. Attach the backward function "
             "to the new Value, `out._backward = _backward`."
         )
-    _diagnose(grad, 1 / a, [
+    diagnose(grad, 1 / a, [
         (math.log(a), "that is log(a) itself; its derivative is 1 / a."),
         (-1 / a ** 2, "that is the derivative of 1 / a; the derivative of log(a) is 1 / a."),
         (1 / math.log(a), "the derivative of log(a) is 1 / a, the reciprocal of the input, not of the output."),
         (a, "the derivative of log(a) is 1 / a: divide by the input instead of multiplying."),
-    ], f"x.grad after {shown}")
+    ], name=f"x.grad after {shown}")
     expect_scalar(grad, 1 / a, name=f"x.grad after {shown}")
 
     _check_parents(cls, "log", 1.2, lambda v: 1 / v)
@@ -503,10 +470,10 @@ def _check_value(cls: Any) -> None:
     a = 1.7
     shown = "x = Value(1.7); out = x.log() * x; out.backward()"
     _, (grad,) = _run_value(cls, lambda x: x.log() * x, [a], "log", shown)
-    _diagnose(grad, math.log(a) + 1, [
+    diagnose(grad, math.log(a) + 1, [
         (1.0, "x is used twice, but only the route through log arrived: the backward function must "
               "add to self.grad (`+=`), not overwrite it (`=`)."),
-    ], f"x.grad after {shown}")
+    ], name=f"x.grad after {shown}")
     expect_scalar(grad, math.log(a) + 1, name=f"x.grad after {shown}")
 
     a, b = 1.5, 0.8
@@ -514,9 +481,9 @@ def _check_value(cls: Any) -> None:
     t = math.tanh(a + b)
     _, grads = _run_value(cls, lambda x, y: (x * y).log() * 2.0 + (x + y).tanh(), [a, b], "log", shown)
     expected = [2 / a + (1 - t ** 2), 2 / b + (1 - t ** 2)]
-    _diagnose(grads, expected, [
+    diagnose(grads, expected, [
         ([1 / a + (1 - t ** 2), 1 / b + (1 - t ** 2)], "the log's gradient ignores out.grad: multiply by it."),
-    ], f"[x.grad, y.grad] after {shown}")
+    ], name=f"[x.grad, y.grad] after {shown}")
     expect_array(np.array(grads, dtype=float), np.array(expected), name=f"[x.grad, y.grad] after {shown}")
 
 
@@ -583,17 +550,17 @@ def _check_repaired(fn: Callable) -> None:
         derivative = got[name]
         values = _quiet_call(derivative, x.copy(), name=f"the derivative of {name}")
         expected = reference(x)
-        if _close(values, expected):
+        if close(values, expected):
             continue
-        if name in _PLANTED and _close(values, _PLANTED[name](x)):
+        if name in _PLANTED and close(values, _PLANTED[name](x)):
             still_planted.append(name)
             continue
         if name in _PLANTED:
-            _diagnose(values, expected, [
+            diagnose(values, expected, [
                 (x * _sigmoid(x) * (1 - _sigmoid(x)),
                  "only the second term of the product rule is there: d/dx [x * sigmoid(x)] = "
                  "sigmoid(x) + x * sigmoid'(x)."),
-            ], f"your derivative of {name} on x = np.linspace(-3, 3, 13) + 0.05")
+            ], name=f"your derivative of {name} on x = np.linspace(-3, 3, 13) + 0.05")
         if name not in _PLANTED:
             raise CheckFailed(
                 f"the derivative of {name} is now wrong, but the one you were given for {name} was right: "

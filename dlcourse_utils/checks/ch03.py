@@ -13,37 +13,17 @@ function once and scores the returned ``predict`` on a fixed test set.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
-from .core import CheckFailed, _short, call, exercise, expect_array, expect_scalar
+from .core import CheckFailed, _short, call, close, diagnose, exercise, expect_array, expect_scalar
 
 #: Exercise 3.5: the test accuracy the trained classifier must reach.
 TARGET_ACCURACY = 0.95
 
 
 # --------------------------------------------------------------------------- shared helpers
-def _close(a: Any, b: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    try:
-        a = np.asarray(a, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
-        return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
-    except (TypeError, ValueError):
-        return False
-
-
-def _diagnose(got: Any, expected: Any, likely_bugs: Sequence[tuple[Any, str]], name: str) -> None:
-    if _close(got, expected):
-        return
-    for wrong_value, explanation in likely_bugs:
-        if not _close(wrong_value, expected) and _close(got, wrong_value):
-            shown = np.asarray(got, dtype=np.float64)
-            reference = np.asarray(expected, dtype=np.float64)
-            raise CheckFailed(
-                f"{name} is {_short(float(shown) if shown.ndim == 0 else shown)}, expected "
-                f"{_short(float(reference) if reference.ndim == 0 else reference)}: {explanation}"
-            )
 
 
 def _tuple(got: Any, label: str, names: str) -> tuple[Any, ...]:
@@ -100,7 +80,7 @@ def _check_dense_forward(fn: Callable) -> None:
                 f"{shown} has shape {got.shape}, expected {expected.shape}: keep the layer's output two-dimensional, "
                 "(N, n_out), even for a single example or a single neuron; do not squeeze away an axis."
             )
-        _diagnose(got, expected, [(A @ W, "that is A @ W without the bias. Add b.")], shown)
+        diagnose(got, expected, [(A @ W, "that is A @ W without the bias. Add b.")], name=shown)
         expect_array(got, expected, name=shown)
 
 
@@ -123,7 +103,7 @@ def _check_relu_backward(fn: Callable) -> None:
     shown = "relu_backward(dA, Z) for (3, 4) arrays"
     got = call(fn, dA, Z, name="relu_backward")
     expected = dA * (Z > 0)
-    _diagnose(got, expected, [
+    diagnose(got, expected, [
         (dA * (dA > 0), "the mask was built from the gradient dA. The slope of ReLU depends on the forward "
                         "input Z: use (Z > 0)."),
         (dA * (Z >= 0), "at Z = 0 the slope is taken as 0 (the convention frameworks use): mask with Z > 0, "
@@ -133,7 +113,7 @@ def _check_relu_backward(fn: Callable) -> None:
         (np.maximum(Z, 0), "that is ReLU's forward pass, max(0, Z); the backward pass returns dA * (Z > 0)."),
         (np.maximum(dA, 0), "that keeps the positive gradients; keep the gradients where Z is positive instead."),
         (dA, "the gradient passed through unchanged: zero it where Z <= 0."),
-    ], shown)
+    ], name=shown)
     expect_array(got, expected, name=shown)
 
     Z = np.array([3.0, -3.0, 0.5])
@@ -176,7 +156,7 @@ def _check_dense_backward(fn: Callable) -> None:
     if shapes != [exp_dA.shape, exp_dW.shape, exp_db.shape]:
         if sorted(map(str, shapes)) == sorted(map(str, [exp_dA.shape, exp_dW.shape, exp_db.shape])):
             raise CheckFailed(f"{shown} returned shapes {shapes}: return them in the order dA, dW, db.")
-        if np.shape(dW) == exp_dW.T.shape and _close(np.asarray(dW).T, exp_dW):
+        if np.shape(dW) == exp_dW.T.shape and close(np.asarray(dW).T, exp_dW):
             raise CheckFailed(
                 f"dW from {shown} has shape {np.shape(dW)}, expected {exp_dW.shape}: that is the transpose of "
                 "the right answer (G.T @ A). A gradient has the shape of its parameter: dW = A.T @ G."
@@ -187,17 +167,17 @@ def _check_dense_backward(fn: Callable) -> None:
                 "axis, G.sum(axis=0), to get one value per neuron."
             )
 
-    _diagnose(dA, exp_dA, [], f"dA from {shown}")
+    diagnose(dA, exp_dA, [], name=f"dA from {shown}")
     expect_array(dA, exp_dA, name=f"dA from {shown}")
-    _diagnose(dW, exp_dW, [
+    diagnose(dW, exp_dW, [
         (exp_dW / 5, "5 times too small: G already contains the 1/N of the mean loss; do not divide again."),
         (exp_dW * 5, "5 times too large."),
-    ], f"dW from {shown}")
+    ], name=f"dW from {shown}")
     expect_array(dW, exp_dW, name=f"dW from {shown}")
-    _diagnose(db, exp_db, [
+    diagnose(db, exp_db, [
         (G.mean(axis=0), "that is the mean of G over the batch; G already contains the 1/N of the mean loss, "
                          "so db is its sum, G.sum(axis=0)."),
-    ], f"db from {shown}")
+    ], name=f"db from {shown}")
     expect_array(db, exp_db, name=f"db from {shown}")
 
 
@@ -241,7 +221,7 @@ def _check_softmax_ce(fn: Callable) -> None:
     onehot = np.eye(3)[y]
     wrong_columns = P.copy()
     wrong_columns[:, y] -= 1
-    _diagnose(G, exp_G, [
+    diagnose(G, exp_G, [
         (exp_G * 5, "5 times too large: the loss is the mean over the batch, so divide the gradient by N."),
         (-exp_G, "the sign is flipped: dL/dz = softmax(z) - one_hot(y), which is negative at the true class."),
         (P / 5, "the one-hot part is missing: subtract 1 at each row's true class."),
@@ -249,7 +229,7 @@ def _check_softmax_ce(fn: Callable) -> None:
                                      "(softmax(z) - one_hot(y)) / N; no extra softmax factor."),
         (wrong_columns / 5, "P[:, y] -= 1 subtracts 1 in the columns y of every row. Use P[np.arange(N), y] "
                             "to touch one entry per row."),
-    ], f"dz from {shown}")
+    ], name=f"dz from {shown}")
     expect_array(G, exp_G, name=f"dz from {shown}")
 
     z = np.array([[1000.0, 0.0, -1000.0], [3.0, 3.0, 3.0]])
@@ -406,11 +386,11 @@ def _check_fixed_backprop(fn: Callable) -> None:
             )
         for name in ("W2", "b2", "W1", "b1"):
             got, expected = grads[name], exp_grads[name]
-            if _close(got, expected):
+            if close(got, expected):
                 continue
             for slope, explanation in _BUGS:
                 wrong = _two_layer(params, X, y, slope)[1][name]
-                if not _close(wrong, expected) and _close(got, wrong):
+                if not close(wrong, expected) and close(got, wrong):
                     raise CheckFailed(f"grads['{name}'] from {shown} is wrong: {explanation}")
             if name in ("W2", "b2"):
                 raise CheckFailed(

@@ -17,25 +17,18 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .core import CheckFailed, _short, call, exercise, expect_array, expect_scalar
+from .core import CheckFailed, _short, call, close, exercise, expect_array, expect_scalar
 
 
 # --------------------------------------------------------------------------- shared helpers
-def _close(a: Any, b: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    try:
-        a = np.asarray(a, dtype=np.float64)
-        b = np.asarray(b, dtype=np.float64)
-        return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
-    except (TypeError, ValueError):
-        return False
 
 
 def _name_the_bug(got: Any, expected: Any, likely_bugs: Sequence[tuple[Any, str]], what: str) -> None:
     """Raise with the explanation of the first known mistake that ``got`` reproduces."""
-    if _close(got, expected):
+    if close(got, expected):
         return
     for wrong_value, explanation in likely_bugs:
-        if not _close(wrong_value, expected) and _close(got, wrong_value):
+        if not close(wrong_value, expected) and close(got, wrong_value):
             raise CheckFailed(f"{what} is not right: {explanation}")
 
 
@@ -347,7 +340,7 @@ def _check_lstm(fn: Callable) -> None:
         shown = f"lstm_cell with N={N}, D={D}, H={H}"
         got_h, got_c = _tuple_of(call(fn, x, h, c, W, U, b, name="lstm_cell"), 2, shown, "h_t, c_t")
         exp_h, exp_c = _lstm_reference(x, h, c, W, U, b)
-        if _close(got_h, exp_c) and _close(got_c, exp_h):
+        if close(got_h, exp_c) and close(got_c, exp_h):
             raise CheckFailed(f"{shown}: h_t and c_t are swapped. Return them in the order (h_t, c_t).")
         bugs = [
             (_lstm_reference(x, h, c, W, U, b, order=(1, 0, 2, 3)),
@@ -362,7 +355,7 @@ def _check_lstm(fn: Callable) -> None:
              "h_t must squash the new cell: h_t = o * tanh(c_t), not o * c_t."),
         ]
         for (wrong_h, wrong_c), explanation in bugs:
-            if _close(got_c, wrong_c) and _close(got_h, wrong_h) and not (_close(wrong_h, exp_h) and _close(wrong_c, exp_c)):
+            if close(got_c, wrong_c) and close(got_h, wrong_h) and not (close(wrong_h, exp_h) and close(wrong_c, exp_c)):
                 raise CheckFailed(f"{shown}: {explanation}")
         expect_array(got_c, exp_c, name=f"c_t from {shown}")
         expect_array(got_h, exp_h, name=f"h_t from {shown}")
@@ -588,8 +581,8 @@ def _check_bptt(fn: Callable) -> None:
         names = ("dW_xh", "dW_hh", "db_h")
         for flags, explanation in variants:
             wrong = _bptt_reference(dH, X, h0, states, W_xh, W_hh, **flags)
-            differs = any(not _close(w, e) for w, e in zip(wrong, expected))
-            if differs and all(_close(g, w) for g, w in zip(got, wrong)):
+            differs = any(not close(w, e) for w, e in zip(wrong, expected))
+            if differs and all(close(g, w) for g, w in zip(got, wrong)):
                 raise CheckFailed(f"{shown}: {explanation}")
         for value, reference, name in zip(got, expected, names):
             expect_array(value, reference, name=f"{name} from {shown}")

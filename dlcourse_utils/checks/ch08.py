@@ -19,7 +19,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .core import CheckFailed, _short, call, exercise, expect_array, expect_scalar
+from .core import (
+    CheckFailed, _short, call, close, diagnose, exercise, expect_array, expect_scalar, expect_tuple,
+)
 
 _RTOL, _ATOL = 1e-5, 1e-6   # learner code runs in float32
 
@@ -42,25 +44,6 @@ def _numpy(got: Any, name: str) -> Any:
     return got
 
 
-def _matches(got: Any, value: Any) -> bool:
-    try:
-        a = np.asarray(got, dtype=np.float64)
-        b = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and bool(
-        np.allclose(a, b, rtol=_RTOL, atol=_ATOL))
-
-
-def _diagnose(got: Any, expected: Any, likely_bugs: list[tuple[Any, str]], name: str) -> None:
-    """Name the bug when a wrong answer equals what a known mistake produces."""
-    if _matches(got, expected):
-        return
-    for wrong_value, explanation in likely_bugs:
-        if not _matches(wrong_value, expected) and _matches(got, wrong_value):
-            raise CheckFailed(f"{name} is wrong: {explanation}")
-
-
 def _scalar(got: Any, name: str) -> Any:
     got = _numpy(got, name)
     if isinstance(got, np.ndarray) and got.size == 1 and got.ndim > 0:
@@ -69,15 +52,6 @@ def _scalar(got: Any, name: str) -> Any:
             "reduce with .mean() or .sum() rather than keeping an axis of length 1."
         )
     return got
-
-
-def _pair(got: Any, label: str, names: str) -> tuple[Any, Any]:
-    if got is None:
-        raise CheckFailed(f"{label} returned None: did you forget `return {names}`?")
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        kind = type(got).__name__
-        raise CheckFailed(f"{label} should return 2 things, `return {names}`; it returned a {kind}.")
-    return got[0], got[1]
 
 
 def _kl(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
@@ -126,16 +100,16 @@ def _check_reparameterize(fn: Callable) -> None:
         (mu * eps + np.exp(0.5 * logvar), "mu and sigma are swapped: the noise is scaled by sigma "
                                           "and shifted by mu, z = mu + sigma * eps."),
     ]
-    _diagnose(got, expected, bugs, f"z from {shown}")
-    if isinstance(got, np.ndarray) and got.shape == expected.shape and not _matches(got, expected):
+    diagnose(got, expected, bugs, name=f"z from {shown}", rtol=_RTOL, atol=_ATOL)
+    if isinstance(got, np.ndarray) and got.shape == expected.shape and not close(got, expected, rtol=_RTOL, atol=_ATOL):
         again = _numpy(call(fn, _t(mu), _t(logvar), _t(eps), name="reparameterize"), shown)
-        if not _matches(again, got):
+        if not close(again, got, rtol=_RTOL, atol=_ATOL):
             raise CheckFailed(
                 f"z from {shown} changes between two calls with the same eps: the noise must be the "
                 "eps passed in, not noise you draw yourself (torch.randn_like, torch.normal)."
             )
         other = _numpy(call(fn, _t(mu), _t(logvar), _t(-eps), name="reparameterize"), shown)
-        if _matches(other, got):
+        if close(other, got, rtol=_RTOL, atol=_ATOL):
             raise CheckFailed(
                 f"z from {shown} does not change when eps changes: use the eps passed in "
                 "instead of drawing your own noise (the check must be able to repeat a draw)."
@@ -191,7 +165,7 @@ def _check_interpolate(fn: Callable) -> None:
                                                           "must be z0 and the last z1."),
             (expected.T, "it is transposed: one row per step, shape (num_steps, d)."),
         ]
-        _diagnose(got, expected, bugs, f"the path from {shown}")
+        diagnose(got, expected, bugs, name=f"the path from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_array(got, expected, name=f"the path from {shown}", rtol=_RTOL, atol=_ATOL)
 
 
@@ -211,10 +185,10 @@ def _check_interpolate(fn: Callable) -> None:
 def _check_kl(fn: Callable) -> None:
     shown0 = "kl_divergence(mu, logvar) with mu = 0 and logvar = 0 (q equals the prior)"
     zero = _numpy(call(fn, torch.zeros(3, 4), torch.zeros(3, 4), name="kl_divergence"), shown0)
-    if _matches(zero, np.full((3, 4), 0.0)) and not _matches(zero, np.zeros(3)):
+    if close(zero, np.full((3, 4), 0.0), rtol=_RTOL, atol=_ATOL) and not close(zero, np.zeros(3), rtol=_RTOL, atol=_ATOL):
         raise CheckFailed(f"the KL from {shown0} has shape (3, 4): sum over the latent dimensions "
                           "(the last axis) to get one value per example.")
-    if isinstance(zero, np.ndarray) and zero.shape == (3,) and not _matches(zero, np.zeros(3)):
+    if isinstance(zero, np.ndarray) and zero.shape == (3,) and not close(zero, np.zeros(3), rtol=_RTOL, atol=_ATOL):
         raise CheckFailed(
             f"the KL from {shown0} is {_short(zero)}, expected 0 for every example: the KL of a "
             "distribution with itself is zero. Check the -1 and the sign of the -logvar term."
@@ -240,7 +214,7 @@ def _check_kl(fn: Callable) -> None:
         (0.5 * np.sum(mu ** 2 + np.exp(logvar) - logvar, axis=-1), "the -1 is missing: "
                                                                    "each dimension contributes mu^2 + sigma^2 - 1 - log sigma^2."),
     ]
-    _diagnose(got, expected, bugs, f"the KL from {shown}")
+    diagnose(got, expected, bugs, name=f"the KL from {shown}", rtol=_RTOL, atol=_ATOL)
     expect_array(got, expected, name=f"the KL from {shown}", rtol=_RTOL, atol=_ATOL)
 
 
@@ -341,7 +315,7 @@ def _check_gan_losses(fn: Callable) -> None:
     ]
     for label, real, fake in cases:
         shown = f"gan_losses(real_logits, fake_logits) for {label}"
-        d_got, g_got = _pair(call(fn, _t(real), _t(fake), name="gan_losses"), shown, "d_loss, g_loss")
+        d_got, g_got = expect_tuple(call(fn, _t(real), _t(fake), name="gan_losses"), label=shown, names="d_loss, g_loss")
         d_got, g_got = _scalar(d_got, f"d_loss from {shown}"), _scalar(g_got, f"g_loss from {shown}")
         d_exp = _bce_logits(real, 1.0).mean() + _bce_logits(fake, 0.0).mean()
         g_exp = _bce_logits(fake, 1.0).mean()
@@ -364,7 +338,7 @@ def _check_gan_losses(fn: Callable) -> None:
             (_bce_logits(sig(real), 1.0).mean() + _bce_logits(sig(fake), 0.0).mean(),
              "it applies the sigmoid first and then a with-logits loss, squashing twice."),
         ]
-        _diagnose(d_got, d_exp, d_bugs, f"d_loss from {shown}")
+        diagnose(d_got, d_exp, d_bugs, name=f"d_loss from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_scalar(d_got, d_exp, name=f"d_loss from {shown}", rtol=_RTOL, atol=_ATOL)
         g_bugs = [
             (-_bce_logits(fake, 0.0).mean(), "this is the saturating minimax loss log(1 - D(G(z))). "
@@ -373,7 +347,7 @@ def _check_gan_losses(fn: Callable) -> None:
                                             "the generator wants them called real (label 1)."),
             (_bce_logits(sig(fake), 1.0).mean(), "it applies the sigmoid first and then a with-logits loss."),
         ]
-        _diagnose(g_got, g_exp, g_bugs, f"g_loss from {shown}")
+        diagnose(g_got, g_exp, g_bugs, name=f"g_loss from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_scalar(g_got, g_exp, name=f"g_loss from {shown}", rtol=_RTOL, atol=_ATOL)
 
 
@@ -414,8 +388,7 @@ def _check_sample_score(fn: Callable) -> None:
     ]
     for label, probs, threshold in cases:
         shown = f"sample_score(probs, threshold={threshold}) for {label}"
-        share_got, spread_got = _pair(call(fn, _t(probs), threshold, name="sample_score"), shown,
-                                      "confident_share, class_spread")
+        share_got, spread_got = expect_tuple(call(fn, _t(probs), threshold, name="sample_score"), label=shown, names="confident_share, class_spread")
         share_got = _scalar(share_got, f"the confident share from {shown}")
         spread_got = _scalar(spread_got, f"the class spread from {shown}")
         share_exp = float(np.mean(probs.max(axis=1) > threshold))
@@ -448,7 +421,7 @@ def _check_sample_score(fn: Callable) -> None:
             (per_row, "it is the average entropy of each row, which measures uncertainty, not how "
                       "many classes are drawn; use the histogram of predicted classes."),
         ]
-        _diagnose(spread_got, spread_exp, bugs, f"the class spread from {shown}")
+        diagnose(spread_got, spread_exp, bugs, name=f"the class spread from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_scalar(spread_got, spread_exp, name=f"the class spread from {shown}", rtol=_RTOL, atol=_ATOL)
 
 
@@ -493,5 +466,5 @@ def _check_vae_loss(fn: Callable) -> None:
          "it applies the sigmoid before a with-logits loss: pass the logits themselves."),
         (rec.mean(), "the KL term is missing."),
     ]
-    _diagnose(got, expected, bugs, f"the loss from {shown}")
+    diagnose(got, expected, bugs, name=f"the loss from {shown}", rtol=_RTOL, atol=_ATOL)
     expect_scalar(got, expected, name=f"the loss from {shown}", rtol=_RTOL, atol=1e-3)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import CheckFailed, call, exercise, expect_array
+from .core import CheckFailed, call, diagnose, exercise, expect_array, expect_tuple
 
 _RTOL, _ATOL = 1e-5, 1e-5   # learner code runs in float32
 
@@ -35,33 +35,6 @@ def _numpy(got: Any, name: str) -> Any:
     if isinstance(got, (list, tuple)) and any(isinstance(g, torch.Tensor) for g in got):
         raise CheckFailed(f"{name} is a {type(got).__name__} of tensors; return one tensor.")
     return got
-
-
-def _matches(got: Any, value: Any, rtol: float = _RTOL, atol: float = _ATOL) -> bool:
-    try:
-        a = np.asarray(got, dtype=np.float64)
-        b = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return a.shape == b.shape and bool(np.all(np.isfinite(a))) and bool(
-        np.allclose(a, b, rtol=rtol, atol=atol))
-
-
-def _diagnose(got: Any, expected: Any, likely_bugs: list[tuple[Any, str]], name: str) -> None:
-    if _matches(got, expected):
-        return
-    for wrong_value, explanation in likely_bugs:
-        if not _matches(wrong_value, expected) and _matches(got, wrong_value):
-            raise CheckFailed(f"{name} is wrong: {explanation}")
-
-
-def _pair(got: Any, label: str, names: str) -> tuple[Any, Any]:
-    if got is None:
-        raise CheckFailed(f"{label} returned None: did you forget `return {names}`?")
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        raise CheckFailed(f"{label} should return 2 things, `return {names}`; it returned a "
-                          f"{type(got).__name__}.")
-    return got[0], got[1]
 
 
 def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -122,7 +95,7 @@ def _check_soft_lookup(fn: Callable) -> None:
              "it divides the scores by sqrt(d); this exercise's lookup is softmax(keys @ query), "
              "unscaled, as in the chapter's first example."),
         ]
-        _diagnose(got, expected, bugs, f"the answer from {shown}")
+        diagnose(got, expected, bugs, name=f"the answer from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_array(got, expected, name=f"the answer from {shown}", rtol=_RTOL, atol=_ATOL)
 
 
@@ -219,7 +192,7 @@ def _check_positional_encoding(fn: Callable) -> None:
                        "(0, 1, 0, 1, ...)."),
             (expected.T, "it is transposed: one row per position, shape (num_positions, d_model)."),
         ]
-        _diagnose(got, expected, bugs, f"the encoding from {shown}")
+        diagnose(got, expected, bugs, name=f"the encoding from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_array(got, expected, name=f"the encoding from {shown}", rtol=1e-4, atol=1e-5)
 
 
@@ -270,7 +243,7 @@ def _check_patchify(fn: Callable) -> None:
             (np.swapaxes(expected, 1, 2), "the last two axes are swapped: the result is "
                                           "(B, num_patches, patch_size * patch_size)."),
         ]
-        _diagnose(got, expected, bugs, f"the patches from {shown}")
+        diagnose(got, expected, bugs, name=f"the patches from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_array(got, expected, name=f"the patches from {shown}", rtol=_RTOL, atol=_ATOL)
 
 
@@ -302,7 +275,7 @@ def _check_attention(fn: Callable) -> None:
     for label, q, k, v, mask in cases:
         shown = f"attention(q, k, v, mask) for {label}"
         args = (_t(q), _t(k), _t(v), None if mask is None else torch.tensor(mask))
-        out, weights = _pair(call(fn, *args, name="attention"), shown, "output, weights")
+        out, weights = expect_tuple(call(fn, *args, name="attention"), label=shown, names="output, weights")
         out, weights = _numpy(out, f"the output of {shown}"), _numpy(weights, f"the weights of {shown}")
         exp_out, exp_weights = _attention(q, k, v, mask)
         d_k = q.shape[-1]
@@ -324,10 +297,9 @@ def _check_attention(fn: Callable) -> None:
         if col_w is not None:
             bugs.append((col_w, "the softmax runs over the queries (dim=-2); each query's weights over "
                                 "the keys must sum to 1: softmax over dim=-1."))
-        _diagnose(weights, exp_weights, bugs, f"the weights from {shown}")
+        diagnose(weights, exp_weights, bugs, name=f"the weights from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_array(weights, exp_weights, name=f"the weights from {shown}", rtol=_RTOL, atol=_ATOL)
-        _diagnose(out, exp_out, [(unscaled_out, "the output is computed without the scale.")],
-                  f"the output from {shown}")
+        diagnose(out, exp_out, [(unscaled_out, "the output is computed without the scale.")], name=f"the output from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_array(out, exp_out, name=f"the output from {shown}", rtol=_RTOL, atol=_ATOL)
 
 
@@ -409,6 +381,6 @@ def _check_multi_head_attention(fn: Callable) -> None:
         bugs.append((_mha_numpy(x, W_q.T, W_k.T, W_v.T, W_o.T, h, mask),
                      "it multiplies by the transposed weights (x @ W.T, nn.Linear's convention); here "
                      "the projections are x @ W_q, x @ W_k, x @ W_v and ... @ W_o."))
-        _diagnose(got, expected, bugs, f"the output from {shown}")
+        diagnose(got, expected, bugs, name=f"the output from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_array(got, expected, name=f"the output from {shown} (compared with nn.MultiheadAttention)",
                      rtol=_RTOL, atol=_ATOL)

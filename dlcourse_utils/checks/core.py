@@ -9,7 +9,8 @@ came from). The kernel never crashes: every error is caught and reported.
 
 Graders live in ``dlcourse_utils/checks/chNN.py``, one module per chapter, and are
 registered with the :func:`exercise` decorator. They use :func:`call` to run
-learner code and the ``expect_*`` helpers to compare results; each raises
+learner code, the ``expect_*`` helpers to compare results, and :func:`diagnose` to
+name the bug when a wrong answer equals what a known mistake produces; each raises
 :class:`CheckFailed` with a message written for the learner.
 """
 from __future__ import annotations
@@ -361,6 +362,68 @@ def expect_array(
             f"of {arr.size} entries differ)."
         )
     return arr
+
+
+def close(a: Any, b: Any, *, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
+    """Whether ``a`` and ``b`` are numbers (or arrays, or tensors) of one shape that agree to tolerance.
+
+    Anything that is not numeric gives False instead of raising; PyTorch tensors are
+    detached and copied to the CPU first (without this module importing torch).
+    """
+    try:
+        a, b = (np.asarray(x.detach().cpu() if hasattr(x, "detach") else x, dtype=np.float64) for x in (a, b))
+    except (TypeError, ValueError, RuntimeError):
+        return False
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def _brief(value: Any) -> str | None:
+    """A short rendering of a small numeric value for a message; None when it would not be short."""
+    try:
+        array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value, dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    if array.ndim == 0:
+        return _short(float(array))
+    return _short(array) if array.size <= 8 else None
+
+
+def diagnose(
+    got: Any,
+    expected: Any,
+    likely_bugs: Iterable[tuple[Any, str]],
+    *,
+    name: str,
+    rtol: float = 1e-6,
+    atol: float = 1e-9,
+) -> None:
+    """Name the bug when ``got`` is not ``expected`` but equals what a known mistake produces.
+
+    ``likely_bugs`` pairs the value a mistake would produce with its explanation. Does
+    nothing when ``got`` is right or matches no known mistake (the caller then reports
+    the difference itself, e.g. with :func:`expect_array`).
+    """
+    if close(got, expected, rtol=rtol, atol=atol):
+        return
+    for wrong_value, explanation in likely_bugs:
+        if not close(wrong_value, expected, rtol=rtol, atol=atol) and close(got, wrong_value, rtol=rtol, atol=atol):
+            shown_got, shown_expected = _brief(got), _brief(expected)
+            if shown_got is None or shown_expected is None:
+                raise CheckFailed(f"{name} is wrong: {explanation}")
+            raise CheckFailed(f"{name} is {shown_got}, expected {shown_expected}: {explanation}")
+
+
+def expect_tuple(got: Any, *, label: str, names: str) -> tuple[Any, ...]:
+    """Check that a function returned as many things as ``names`` ("loss, grad") lists, and return them."""
+    count = len(names.split(", "))
+    if got is None:
+        raise CheckFailed(f"{label} returned None: did you forget `return {names}`?")
+    if not isinstance(got, (tuple, list)) or len(got) != count:
+        size = f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""
+        raise CheckFailed(
+            f"{label} should return {count} things, `return {names}`; it returned a {type(got).__name__}{size}."
+        )
+    return tuple(got)
 
 
 def expect_scalar(got: Any, expected: float, *, name: str, rtol: float = 1e-6, atol: float = 1e-8) -> float:
