@@ -212,6 +212,20 @@ def test_expect_tuple_counts_what_a_function_returns():
         core.expect_tuple(5, label="f()", names="a, b")
 
 
+def test_one_torch_thread_restores_the_thread_count_even_after_an_error():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+
+    @core.one_torch_thread()
+    def grader():
+        assert torch.get_num_threads() == 1
+        raise core.CheckFailed("wrong")
+
+    with pytest.raises(core.CheckFailed):
+        grader()
+    assert torch.get_num_threads() == before
+
+
 def test_every_registered_exercise_has_a_title_and_two_hints():
     exercises = checks.all_exercises()
     assert exercises, "no chapter registers any exercise"

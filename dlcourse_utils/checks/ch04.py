@@ -7,12 +7,11 @@ data are loaded inside the graders that need them, never at import.
 from __future__ import annotations
 
 import copy
-import functools
 from typing import Any, Callable
 
 import numpy as np
 
-from .core import CheckFailed, call, exercise, expect_array
+from .core import CheckFailed, call, exercise, expect_array, one_torch_thread
 
 __all__: list[str] = []
 
@@ -245,21 +244,6 @@ def _check_he(fn: Callable) -> None:
 
 
 # --------------------------------------------------------------------------- shared
-def _single_threaded(grader: Callable[[Any], None]) -> Callable[[Any], None]:
-    """Run a grader's tiny PyTorch computations on one thread (much faster on a busy CPU), then restore."""
-
-    @functools.wraps(grader)
-    def wrapper(answer: Any) -> None:
-        import torch
-
-        saved = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            grader(answer)
-        finally:
-            torch.set_num_threads(saved)
-
-    return wrapper
 
 
 def _quadratic(seed: int, d: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -300,7 +284,7 @@ def _torch_trajectory(make_optimizer: Callable, A: np.ndarray, b: np.ndarray, w0
         "velocity_new = momentum * velocity + grad; return w - lr * velocity_new, velocity_new",
     ],
 )
-@_single_threaded
+@one_torch_thread()
 def _check_momentum(fn: Callable) -> None:
     import torch
 
@@ -359,7 +343,7 @@ def _check_momentum(fn: Callable) -> None:
         "PyTorch. Return w_new, m, v (the uncorrected averages).",
     ],
 )
-@_single_threaded
+@one_torch_thread()
 def _check_adam(fn: Callable) -> None:
     import torch
 
@@ -454,7 +438,7 @@ def reference_train_and_evaluate(model, optimizer, X_train, y_train, X_val, y_va
         "generator=generator to torch.randperm.",
     ],
 )
-@_single_threaded
+@one_torch_thread()
 def _check_loop(fn: Callable) -> None:
     import torch
 
@@ -543,7 +527,7 @@ def _held_out_digits():
         "batch through augment_digits first; return the model.",
     ],
 )
-@_single_threaded
+@one_torch_thread()
 def _check_regularised(model: Any) -> None:
     import torch
     from torch import nn

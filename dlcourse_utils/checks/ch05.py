@@ -8,36 +8,18 @@ and the Fashion-MNIST data are loaded inside the graders, never at import.
 from __future__ import annotations
 
 import copy
-import functools
 import math
 from typing import Any, Callable
 
 import numpy as np
 
-from .core import CheckFailed, call, exercise
+from .core import CheckFailed, call, exercise, one_torch_thread
 
 __all__: list[str] = []
 
 #: Exercise 5.6: the test accuracy to beat and the parameter budget.
 TARGET_ACCURACY_56 = 0.90
 MAX_PARAMETERS_56 = 150_000
-
-
-def _single_threaded(grader: Callable[[Any], None]) -> Callable[[Any], None]:
-    """Run a grader's small PyTorch computations on one thread (faster on a busy CPU), then restore."""
-
-    @functools.wraps(grader)
-    def wrapper(answer: Any) -> None:
-        import torch
-
-        saved = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            grader(answer)
-        finally:
-            torch.set_num_threads(saved)
-
-    return wrapper
 
 
 def _array(value: Any, name: str) -> np.ndarray:
@@ -124,7 +106,7 @@ def _torch_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, paddin
         "C_out kernels at once. Do not flip the kernel: deep learning's convolution is a cross-correlation.",
     ],
 )
-@_single_threaded
+@one_torch_thread()
 def _check_conv(fn: Callable) -> None:
     rng = np.random.default_rng(52)
     cases = [
@@ -187,7 +169,7 @@ def _torch_pool(x: np.ndarray, size: int, stride: int, grad_out: np.ndarray | No
         "maximum across channels.",
     ],
 )
-@_single_threaded
+@one_torch_thread()
 def _check_pool_forward(fn: Callable) -> None:
     rng = np.random.default_rng(53)
     for x_shape, size, stride in [((2, 3, 8, 8), 2, 2), ((2, 2, 9, 7), 3, 2), ((1, 2, 6, 6), 2, 1)]:
@@ -222,7 +204,7 @@ def _check_pool_forward(fn: Callable) -> None:
         "and must collect all their gradients.",
     ],
 )
-@_single_threaded
+@one_torch_thread()
 def _check_pool_backward(fn: Callable) -> None:
     rng = np.random.default_rng(54)
     for x_shape, size, stride in [((2, 3, 8, 8), 2, 2), ((2, 2, 9, 9), 3, 2), ((1, 1, 7, 7), 3, 1)]:
@@ -265,7 +247,7 @@ def _check_pool_backward(fn: Callable) -> None:
         "def forward(self, x): return F.relu(x + self.conv2(F.relu(self.conv1(x))))",
     ],
 )
-@_single_threaded
+@one_torch_thread()
 def _check_residual(cls: Any) -> None:
     import torch
     import torch.nn.functional as F
@@ -354,7 +336,7 @@ def _fashion_test():
         "batches of 128 and 3 epochs of warm-up-then-cosine. Return the model.",
     ],
 )
-@_single_threaded
+@one_torch_thread()
 def _check_fashion(model: Any) -> None:
     import torch
     from torch import nn

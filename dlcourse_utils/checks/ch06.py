@@ -12,12 +12,11 @@ order, padding at the front, clipping each array on its own ...) the message say
 """
 from __future__ import annotations
 
-import contextlib
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .core import CheckFailed, _short, call, close, exercise, expect_array, expect_scalar
+from .core import CheckFailed, _short, call, close, exercise, expect_array, expect_scalar, one_torch_thread
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -426,17 +425,6 @@ def _check_clip(fn: Callable) -> None:
 
 
 # --------------------------------------------------------------------------- 6.6
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Tiny tensors run fastest on one thread (and a busy machine makes extra threads spin)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _torch_lstm_and_batch():
@@ -481,7 +469,7 @@ def _last_real_reference(lstm, embedded, lengths):
     ],
 )
 def _check_last_real_state(fn: Callable) -> None:
-    with _one_torch_thread():
+    with one_torch_thread():
         _grade_last_real_state(fn)
 
 

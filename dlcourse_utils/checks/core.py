@@ -15,6 +15,7 @@ name the bug when a wrong answer equals what a known mistake produces; each rais
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as _dt
 import importlib
@@ -24,6 +25,7 @@ import pkgutil
 import tempfile
 import traceback
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -362,6 +364,24 @@ def expect_array(
             f"of {arr.size} entries differ)."
         )
     return arr
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run PyTorch on one CPU thread inside the block (or the decorated grader), then restore.
+
+    A grader's tensors are tiny: they compute fastest on one thread, and on a busy
+    machine extra threads only wait for each other. PyTorch is imported here, when a
+    grader first needs it, never when the checks are imported.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def close(a: Any, b: Any, *, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
