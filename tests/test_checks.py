@@ -212,6 +212,15 @@ def test_expect_tuple_counts_what_a_function_returns():
         core.expect_tuple(5, label="f()", names="a, b")
 
 
+def test_as_numpy_converts_a_tensor_and_refuses_a_list_of_tensors():
+    torch = pytest.importorskip("torch")
+    got = core.as_numpy(torch.tensor([1.0, 2.0], requires_grad=True), name="z")
+    assert isinstance(got, np.ndarray) and got.tolist() == [1.0, 2.0]
+    assert core.as_numpy([1.0, 2.0], name="z") == [1.0, 2.0]             # not a tensor: unchanged
+    with pytest.raises(core.CheckFailed, match="z is a list of tensors; return one tensor"):
+        core.as_numpy([torch.zeros(2), torch.ones(2)], name="z")
+
+
 def test_one_torch_thread_restores_the_thread_count_even_after_an_error():
     torch = pytest.importorskip("torch")
     before = torch.get_num_threads()

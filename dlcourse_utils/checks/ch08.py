@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from .core import (
-    CheckFailed, _short, call, close, diagnose, exercise, expect_array, expect_scalar, expect_tuple,
+    CheckFailed, _short, as_numpy, call, close, diagnose, exercise, expect_array, expect_scalar,
+    expect_tuple,
 )
 
 _RTOL, _ATOL = 1e-5, 1e-6   # learner code runs in float32
@@ -32,20 +33,8 @@ def _t(array: Any) -> torch.Tensor:
     return torch.tensor(np.asarray(array), dtype=torch.float32)
 
 
-def _numpy(got: Any, name: str) -> Any:
-    """A learner's tensor as a NumPy array; other values unchanged."""
-    if isinstance(got, torch.Tensor):
-        return got.detach().cpu().numpy()
-    if isinstance(got, (list, tuple)) and any(isinstance(g, torch.Tensor) for g in got):
-        raise CheckFailed(
-            f"{name} is a {type(got).__name__} of tensors; return one tensor "
-            "(torch.stack builds one from a list)."
-        )
-    return got
-
-
 def _scalar(got: Any, name: str) -> Any:
-    got = _numpy(got, name)
+    got = as_numpy(got, name=name)
     if isinstance(got, np.ndarray) and got.size == 1 and got.ndim > 0:
         raise CheckFailed(
             f"{name} has shape {got.shape}; return a single number (a 0-d tensor): "
@@ -87,7 +76,7 @@ def _check_reparameterize(fn: Callable) -> None:
     logvar = rng.uniform(-2.0, 1.5, size=(4, 3))
     eps = rng.normal(size=(4, 3))
     shown = "reparameterize(mu, logvar, eps) for mu, logvar, eps of shape (4, 3)"
-    got = _numpy(call(fn, _t(mu), _t(logvar), _t(eps), name="reparameterize"), shown)
+    got = as_numpy(call(fn, _t(mu), _t(logvar), _t(eps), name="reparameterize"), name=shown)
     expected = mu + np.exp(0.5 * logvar) * eps
     bugs = [
         (mu + np.exp(logvar) * eps, "it uses exp(logvar), the variance, as the standard deviation. "
@@ -102,13 +91,13 @@ def _check_reparameterize(fn: Callable) -> None:
     ]
     diagnose(got, expected, bugs, name=f"z from {shown}", rtol=_RTOL, atol=_ATOL)
     if isinstance(got, np.ndarray) and got.shape == expected.shape and not close(got, expected, rtol=_RTOL, atol=_ATOL):
-        again = _numpy(call(fn, _t(mu), _t(logvar), _t(eps), name="reparameterize"), shown)
+        again = as_numpy(call(fn, _t(mu), _t(logvar), _t(eps), name="reparameterize"), name=shown)
         if not close(again, got, rtol=_RTOL, atol=_ATOL):
             raise CheckFailed(
                 f"z from {shown} changes between two calls with the same eps: the noise must be the "
                 "eps passed in, not noise you draw yourself (torch.randn_like, torch.normal)."
             )
-        other = _numpy(call(fn, _t(mu), _t(logvar), _t(-eps), name="reparameterize"), shown)
+        other = as_numpy(call(fn, _t(mu), _t(logvar), _t(-eps), name="reparameterize"), name=shown)
         if close(other, got, rtol=_RTOL, atol=_ATOL):
             raise CheckFailed(
                 f"z from {shown} does not change when eps changes: use the eps passed in "
@@ -152,7 +141,7 @@ def _check_interpolate(fn: Callable) -> None:
     for d, num_steps in ((2, 5), (8, 9), (3, 2)):
         z0, z1 = rng.normal(size=d), rng.normal(size=d)
         shown = f"interpolate(z0, z1, num_steps={num_steps}) for codes of shape ({d},)"
-        got = _numpy(call(fn, _t(z0), _t(z1), num_steps, name="interpolate"), shown)
+        got = as_numpy(call(fn, _t(z0), _t(z1), num_steps, name="interpolate"), name=shown)
         t = np.linspace(0.0, 1.0, num_steps)[:, None]
         expected = (1 - t) * z0 + t * z1
         t_open = np.arange(num_steps)[:, None] / num_steps
@@ -184,7 +173,7 @@ def _check_interpolate(fn: Callable) -> None:
 )
 def _check_kl(fn: Callable) -> None:
     shown0 = "kl_divergence(mu, logvar) with mu = 0 and logvar = 0 (q equals the prior)"
-    zero = _numpy(call(fn, torch.zeros(3, 4), torch.zeros(3, 4), name="kl_divergence"), shown0)
+    zero = as_numpy(call(fn, torch.zeros(3, 4), torch.zeros(3, 4), name="kl_divergence"), name=shown0)
     if close(zero, np.full((3, 4), 0.0), rtol=_RTOL, atol=_ATOL) and not close(zero, np.zeros(3), rtol=_RTOL, atol=_ATOL):
         raise CheckFailed(f"the KL from {shown0} has shape (3, 4): sum over the latent dimensions "
                           "(the last axis) to get one value per example.")
@@ -197,7 +186,7 @@ def _check_kl(fn: Callable) -> None:
     mu = rng.normal(0.0, 1.2, size=(5, 3))
     logvar = rng.uniform(-2.5, 2.0, size=(5, 3))
     shown = "kl_divergence(mu, logvar) for a batch of shape (5, 3)"
-    got = _numpy(call(fn, _t(mu), _t(logvar), name="kl_divergence"), shown)
+    got = as_numpy(call(fn, _t(mu), _t(logvar), name="kl_divergence"), name=shown)
     expected = _kl(mu, logvar)
     per_dim = 0.5 * (mu ** 2 + np.exp(logvar) - 1.0 - logvar)
     bugs = [
@@ -245,7 +234,7 @@ def _check_kl_monte_carlo(fn: Callable) -> None:
         generator = torch.Generator().manual_seed(seed)
         out = call(fn, _t(mu), _t(logvar), num_samples, generator, name="kl_monte_carlo",
                    allow_mutation=True)
-        return _numpy(out, shown)
+        return as_numpy(out, name=shown)
 
     got = run(0)
     exact = _kl(mu, logvar)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import CheckFailed, call, diagnose, exercise, expect_array, expect_tuple
+from .core import CheckFailed, as_numpy, call, diagnose, exercise, expect_array, expect_tuple
 
 _RTOL, _ATOL = 1e-5, 1e-5   # learner code runs in float32
 
@@ -27,14 +27,6 @@ _RTOL, _ATOL = 1e-5, 1e-5   # learner code runs in float32
 # --------------------------------------------------------------------------- helpers
 def _t(array: Any) -> torch.Tensor:
     return torch.tensor(np.asarray(array), dtype=torch.float32)
-
-
-def _numpy(got: Any, name: str) -> Any:
-    if isinstance(got, torch.Tensor):
-        return got.detach().cpu().numpy()
-    if isinstance(got, (list, tuple)) and any(isinstance(g, torch.Tensor) for g in got):
-        raise CheckFailed(f"{name} is a {type(got).__name__} of tensors; return one tensor.")
-    return got
 
 
 def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -77,7 +69,7 @@ def _check_soft_lookup(fn: Callable) -> None:
     ]
     for label, query, keys, values in cases:
         shown = f"soft_lookup(query, keys, values) for {label}"
-        got = _numpy(call(fn, _t(query), _t(keys), _t(values), name="soft_lookup"), shown)
+        got = as_numpy(call(fn, _t(query), _t(keys), _t(values), name="soft_lookup"), name=shown)
         scores = keys @ query
         weights = _softmax(scores)
         expected = weights @ values
@@ -118,7 +110,7 @@ def _check_causal_mask(fn: Callable) -> None:
         if isinstance(got, torch.Tensor) and got.dtype != torch.bool:
             raise CheckFailed(f"{shown} has dtype {got.dtype}; return a boolean mask (dtype=torch.bool), "
                               "so that `~mask` and masked_fill work with it.")
-        got = _numpy(got, shown)
+        got = as_numpy(got, name=shown)
         expected = np.tril(np.ones((T, T), dtype=bool))
         if not isinstance(got, np.ndarray):
             raise CheckFailed(f"{shown} should return a boolean tensor of shape ({T}, {T}), got "
@@ -169,7 +161,7 @@ def _encoding(num_positions: int, d_model: int) -> np.ndarray:
 def _check_positional_encoding(fn: Callable) -> None:
     for num_positions, d_model in ((10, 8), (50, 16), (3, 2)):
         shown = f"positional_encoding({num_positions}, {d_model})"
-        got = _numpy(call(fn, num_positions, d_model, name="positional_encoding"), shown)
+        got = as_numpy(call(fn, num_positions, d_model, name="positional_encoding"), name=shown)
         expected = _encoding(num_positions, d_model)
         position = np.arange(num_positions)[:, None]
         half = d_model // 2
@@ -226,7 +218,7 @@ def _check_patchify(fn: Callable) -> None:
     ]
     for label, images, p in cases:
         shown = f"patchify(images, {p}) for {label}"
-        got = _numpy(call(fn, _t(images), p, name="patchify"), shown)
+        got = as_numpy(call(fn, _t(images), p, name="patchify"), name=shown)
         expected = _patchify(images, p)
         B, H, W = images.shape
         no_permute = images.reshape(B, (H // p) * (W // p), p * p)
@@ -276,7 +268,7 @@ def _check_attention(fn: Callable) -> None:
         shown = f"attention(q, k, v, mask) for {label}"
         args = (_t(q), _t(k), _t(v), None if mask is None else torch.tensor(mask))
         out, weights = expect_tuple(call(fn, *args, name="attention"), label=shown, names="output, weights")
-        out, weights = _numpy(out, f"the output of {shown}"), _numpy(weights, f"the weights of {shown}")
+        out, weights = as_numpy(out, name=f"the output of {shown}"), as_numpy(weights, name=f"the weights of {shown}")
         exp_out, exp_weights = _attention(q, k, v, mask)
         d_k = q.shape[-1]
         unscaled_out, unscaled_w = _attention(q, k, v, mask, scale=1.0)
@@ -365,7 +357,7 @@ def _check_multi_head_attention(fn: Callable) -> None:
                  f"{(B, T, C)}, {label}")
         tensors = [_t(a) for a in (x, W_q, W_k, W_v, W_o)]
         mask_t = None if mask is None else torch.tensor(mask)
-        got = _numpy(call(fn, *tensors, h, mask_t, name="multi_head_attention"), shown)
+        got = as_numpy(call(fn, *tensors, h, mask_t, name="multi_head_attention"), name=shown)
         expected = _torch_reference(*tensors, h, mask_t)
         assert np.allclose(expected, _mha_numpy(x, W_q, W_k, W_v, W_o, h, mask), atol=1e-4)
         bugs = [(_mha_numpy(x, W_q, W_k, W_v, W_o, h, mask, variant), why) for variant, why in (

@@ -384,6 +384,22 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def as_numpy(got: Any, *, name: str) -> Any:
+    """A learner's PyTorch tensor as a NumPy array (detached, on the CPU); other values unchanged.
+
+    A list or tuple of tensors is refused with a message, since the graders expect one tensor.
+    Tensors are recognised by their ``detach`` method, so this module never imports torch.
+    """
+    if hasattr(got, "detach") and hasattr(got, "cpu"):
+        return got.detach().cpu().numpy()
+    if isinstance(got, (list, tuple)) and any(hasattr(g, "detach") for g in got):
+        raise CheckFailed(
+            f"{name} is a {type(got).__name__} of tensors; return one tensor "
+            "(torch.stack builds one from a list)."
+        )
+    return got
+
+
 def close(a: Any, b: Any, *, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
     """Whether ``a`` and ``b`` are numbers (or arrays, or tensors) of one shape that agree to tolerance.
 
