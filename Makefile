@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.dlcourse-installed
 JOBS ?= 2
 NOTEBOOKS = $(sort $(wildcard chapters/*.ipynb) $(wildcard solutions/*.ipynb))
+NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
-.PHONY: help setup book test lab exercises outputs headers bench clean
+.PHONY: help setup book test test-portable lab exercises outputs headers bench clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +27,10 @@ book: $(STAMP)  ## build the web book into _build/html (warnings are errors)
 	@echo "Open _build/html/index.html in a browser."
 
 test: $(STAMP)  ## run the whole suite: unit tests, nbval, exercise pipeline, book build, browser
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope \
-	  --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope $(NBVAL)
+
+test-portable: $(STAMP)  ## re-check the notebooks' stored outputs as if on another machine
+	DLCOURSE_OTHER_MACHINE=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadscope $(NBVAL) chapters solutions
 
 lab: $(STAMP)  ## open the book in JupyterLab
 	$(BIN)/jupyter lab --notebook-dir=.

@@ -11,6 +11,7 @@ Usage (from the repository root)::
     python tools/notebooks.py exercises --check    # fail if exercises/ is stale
     python tools/notebooks.py execute chapters/01_single_neuron.ipynb ...
     python tools/notebooks.py header               # rewrite badges/setup cells from _config.yml
+                                                   # (and the kernelspec JupyterLab expects)
 """
 from __future__ import annotations
 
@@ -35,6 +36,24 @@ EXECUTION_ENV = {
     "PYTHONHASHSEED": "0",
     "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures become stored outputs
 }
+#: A second numeric environment on the same machine, for ``make test-portable``: each of these
+#: moves one framework onto another floating-point path (checked by tests/test_portable.py), the
+#: way another CPU model, instruction set or thread count would.
+OTHER_MACHINE_ENV = {
+    "ATEN_CPU_CAPABILITY": "default",  # PyTorch: scalar kernels instead of AVX2/AVX-512 (torch.randn too)
+    "OMP_NUM_THREADS": "1",  # PyTorch and OpenBLAS (NumPy): one thread, so other summation orders
+    "OPENBLAS_NUM_THREADS": "1",
+    "TF_NUM_INTRAOP_THREADS": "1",  # TensorFlow: one thread per op, other reduction orders
+    "TF_NUM_INTEROP_THREADS": "1",
+}
+#: The kernelspec JupyterLab writes into a notebook the moment a learner opens it with
+#: ipykernel's kernel. Stored exactly so, opening a notebook does not modify the clone.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def normalise_metadata(nb: nbformat.NotebookNode) -> None:
+    """Give a notebook the metadata JupyterLab would write, so that opening it changes nothing."""
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
 
 
 # --------------------------------------------------------------------------- config
@@ -107,6 +126,7 @@ def exercise_path(solution: Path) -> Path:
 def make_exercise(solution_nb: nbformat.NotebookNode, solution_rel: str, exercise_rel: str) -> nbformat.NotebookNode:
     """Return the exercise notebook generated from a solutions notebook."""
     nb = copy.deepcopy(solution_nb)
+    normalise_metadata(nb)
     for cell in nb.cells:
         source = cell.source
         if cell.cell_type == "code":
@@ -166,6 +186,7 @@ def sync_headers(paths: list[Path]) -> None:
             tags = cell.metadata.setdefault("tags", [])
             if "remove-cell" not in tags:
                 tags.append("remove-cell")
+        normalise_metadata(nb)
         nbformat.write(nb, path)
 
 
@@ -184,6 +205,7 @@ def execute(paths: list[Path], timeout: int = 600) -> None:
         client.execute()
         for cell in nb.cells:
             cell.metadata.pop("execution", None)
+        normalise_metadata(nb)
         nbformat.write(nb, path)
         print(f"executed {path}")
 
