@@ -1,0 +1,199 @@
+"""Stored outputs pass on any machine, and what is not compared as text is still asserted.
+
+- The numeric comparison nbval uses (tests/nbval_numbers.py) accepts what differs between
+  machines and rejects what a regression would change.
+- Every cell excluded from output comparison is listed here, per notebook, and asserts its
+  result against a band in its own source: nothing is ignored silently.
+- The simulated other machine of ``make test-portable`` really moves each framework onto
+  another floating-point path (if it did not, the second pass would prove nothing).
+- Opening a notebook in JupyterLab does not modify it.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+import notebooks
+from nbval_numbers import numbers_agree, texts_agree
+
+ROOT = notebooks.ROOT
+COMPARED = sorted(p for folder in ("chapters", "solutions") for p in (ROOT / folder).glob("*.ipynb"))
+ALL = sorted(p for folder in ("chapters", "solutions", "exercises") for p in (ROOT / folder).glob("*.ipynb"))
+IGNORE_TAGS = {"nbval-ignore-output", "nbval-skip"}
+IGNORE_COMMENTS = {"# NBVAL_IGNORE_OUTPUT", "# NBVAL_SKIP"}
+
+#: Code cells (nbval's numbering: the n-th code cell) whose output is not compared as text,
+#: per notebook, with what each one asserts instead. Adding a cell here is a decision a
+#: reviewer sees; each must assert its result against a measured band in its own source.
+EXCLUDED: dict[str, dict[int, str]] = {
+    "chapters/01_single_neuron.ipynb": {},
+    "chapters/02_math_foundations.ipynb": {},
+    "chapters/03_neural_networks.ipynb": {},
+    "chapters/04_training.ipynb": {},
+    "chapters/05_cnns.ipynb": {},
+    "chapters/06_rnns_nlp.ipynb": {},
+    "chapters/07_autoencoders.ipynb": {},
+    "chapters/08_generative.ipynb": {},
+    "chapters/09_transformers.ipynb": {},
+    "chapters/10_deployment.ipynb": {},
+    "solutions/01_single_neuron_solutions.ipynb": {},
+    "solutions/02_math_foundations_solutions.ipynb": {},
+    "solutions/03_neural_networks_solutions.ipynb": {},
+    "solutions/04_training_solutions.ipynb": {},
+    "solutions/05_cnns_solutions.ipynb": {},
+    "solutions/06_rnns_nlp_solutions.ipynb": {},
+    "solutions/07_autoencoders_solutions.ipynb": {},
+    "solutions/08_generative_solutions.ipynb": {},
+    "solutions/09_transformers_solutions.ipynb": {},
+    "solutions/10_deployment_solutions.ipynb": {},
+}
+
+
+def rel(path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+# --------------------------------------------------------------------------- the comparison rules
+@pytest.mark.parametrize(
+    "stored, fresh",
+    [
+        ("3.2e-15", "3.7e-15"),        # a gradient-check error: the size matters, not its digits
+        ("5.7e-06", "4.8e-06"),        # framework parity in float32
+        ("2.2e-16", "1.1e-15"),        # within a factor of ten
+        ("0.0e+00", "4.4e-16"),        # exact on one machine, rounding noise on another
+        ("0.9077", "0.9078"),          # a rounding flip in the last printed digit
+        ("-0.0000", "0.0000"),
+        ("3.5e+06", "3.6e+06"),        # a large size: one unit of its mantissa
+        ("85822", "85822"),
+    ],
+)
+def test_numbers_that_differ_only_by_the_machine_agree(stored, fresh):
+    assert numbers_agree(stored, fresh)
+
+
+@pytest.mark.parametrize(
+    "stored, fresh",
+    [
+        ("0.9077", "0.9080"),          # a training result: three units apart is a different run
+        ("3.2e-15", "4.1e-13"),        # a hundred times worse: a real change
+        ("3.2e-15", "-3.2e-15"),       # a sign is never noise
+        ("0.0e+00", "2.0e-09"),
+        ("85822", "85823"),            # counts are exact
+        ("1e-07", "0.0001"),           # parity lost
+        ("3.5e+06", "3.8e+06"),
+        ("0.5", "0.52"),
+    ],
+)
+def test_numbers_that_a_regression_would_change_disagree(stored, fresh):
+    assert not numbers_agree(stored, fresh)
+
+
+def test_texts_agree_only_when_the_words_agree():
+    stored = "Keras Sequential  loss 0.6665383246, max relative gradient error 3.7e-15\n[ 0.12 -0.50]"
+    assert texts_agree(stored, stored.replace("3.7e-15", "3.2e-15").replace("0.12 -0.50", "0.12  -0.50"))
+    assert not texts_agree(stored, stored.replace("Sequential", "Functional"))
+    assert not texts_agree(stored, stored.replace("0.6665383246", "0.6665383260"))
+    assert not texts_agree(stored, stored + "\nextra line")
+    assert not texts_agree("shape (28, 28)", "shape (28, 27)")
+    assert not texts_agree("a 3x3 kernel", "a 3x4 kernel")
+
+
+# --------------------------------------------------------------------------- excluded cells
+def excluded_cells(path) -> dict[int, nbformat.NotebookNode]:
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    return {
+        number: cell for number, cell in enumerate(code)
+        if IGNORE_TAGS & set(cell.metadata.get("tags", []))
+        or any(line.strip() in IGNORE_COMMENTS for line in cell.source.splitlines())
+    }
+
+
+def asserts_in(source: str) -> list[ast.Assert]:
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    return [node for node in ast.walk(ast.parse("\n".join(lines))) if isinstance(node, ast.Assert)]
+
+
+@pytest.mark.parametrize("path", COMPARED, ids=rel)
+def test_every_excluded_cell_is_listed_and_asserts_a_band(path):
+    found = excluded_cells(path)
+    listed = EXCLUDED.get(rel(path), {})
+    assert sorted(found) == sorted(listed), (
+        f"{rel(path)}: cells excluded from output comparison {sorted(found)}, listed in "
+        f"tests/test_portable.py {sorted(listed)}; list each with what it asserts instead"
+    )
+    for number, cell in found.items():
+        checks = asserts_in(cell.source)
+        assert checks, f"{rel(path)} code cell {number} is not compared but asserts nothing"
+        assert any(isinstance(c.test, ast.Compare) for c in checks), (
+            f"{rel(path)} code cell {number}: assert its result against a band (a comparison)"
+        )
+
+
+def test_the_exclusion_list_names_real_notebooks():
+    assert set(EXCLUDED) <= {rel(p) for p in COMPARED}
+
+
+# --------------------------------------------------------------------------- the second machine
+PROBE = r"""
+import hashlib, json, os
+import numpy as np
+def h(a): return hashlib.sha1(np.ascontiguousarray(a).tobytes()).hexdigest()
+rng = np.random.default_rng(0)
+A = rng.standard_normal((400, 400))
+out = {"numpy matmul": h(A @ A)}
+import torch
+torch.manual_seed(0)
+out["torch randn"] = h(torch.randn(1000).numpy())
+t = torch.randn(256, 256)
+out["torch matmul"] = h((t @ t).numpy())
+import keras, tensorflow as tf
+keras.utils.set_random_seed(0)
+tf.config.experimental.enable_op_determinism()
+x = rng.standard_normal((1024, 784)).astype("float32")
+y = rng.integers(0, 10, 1024)
+model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(256, activation="relu"), keras.layers.Dense(10)])
+model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(x, y, epochs=1, batch_size=128, verbose=0, shuffle=False)
+out["keras training"] = h(model.layers[0].kernel.numpy())
+print(json.dumps(out))
+"""
+
+
+def probe(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in notebooks.OTHER_MACHINE_ENV}
+    env.update(notebooks.EXECUTION_ENV)
+    env.update(extra)
+    proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_the_simulated_other_machine_moves_every_framework():
+    here, other = probe({}), probe(notebooks.OTHER_MACHINE_ENV)
+    same = [name for name in here if here[name] == other[name]]
+    assert not same, f"OTHER_MACHINE_ENV leaves these bit-identical, so it would not test them: {same}"
+
+
+# --------------------------------------------------------------------------- opening a notebook
+@pytest.mark.parametrize("path", ALL, ids=rel)
+def test_notebooks_store_the_metadata_jupyterlab_writes(path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.kernelspec == notebooks.KERNELSPEC, (
+        f"{rel(path)}: JupyterLab would rewrite the kernelspec on opening; run `make headers`"
+    )
+
+
+def test_the_stored_kernelspec_is_the_installed_kernels():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    assert spec.display_name == notebooks.KERNELSPEC["display_name"]
+    assert spec.language == notebooks.KERNELSPEC["language"]
