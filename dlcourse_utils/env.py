@@ -9,11 +9,14 @@ and, for anything missing, the command that fixes it.
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import importlib.util
+import json
 import os
 import platform
 import random
 import shutil
 import sys
+import warnings
 from typing import Iterable
 
 import numpy as np
@@ -62,6 +65,8 @@ def setup_notebook(seed: int = 0, frameworks: Iterable[str] = ()) -> None:
     random.seed(seed)
     np.random.seed(seed)
 
+    if "torch" in wanted or ("tensorflow" in wanted and importlib.util.find_spec("triton") is not None):
+        _import_torch_before_tensorflow(with_torch="torch" in wanted)
     if "tensorflow" in wanted or "tensorflow" in sys.modules or "keras" in sys.modules:
         import keras
         import tensorflow as tf
@@ -82,6 +87,29 @@ def setup_notebook(seed: int = 0, frameworks: Iterable[str] = ()) -> None:
         pass
 
 
+def _import_torch_before_tensorflow(with_torch: bool = True) -> None:
+    """Import PyTorch (and triton, where a CUDA build of PyTorch brings it) before TensorFlow.
+
+    TensorFlow >= 2.20 wheels load their native libraries with ``RTLD_GLOBAL``; importing
+    triton *after* TensorFlow then crashes the Python process with a segmentation fault
+    (upstream: tensorflow/tensorflow#124205). Colab ships both, so a notebook that uses both
+    frameworks must load triton first. Harmless where triton is absent (CPU builds of PyTorch).
+    """
+    if "tensorflow" in sys.modules and "triton" not in sys.modules:
+        warnings.warn(
+            "TensorFlow was imported before PyTorch: with a CUDA build of PyTorch (Colab's) this can crash "
+            "the kernel (tensorflow/tensorflow#124205). Restart the kernel and run the set-up cell first.",
+            RuntimeWarning, stacklevel=3,
+        )
+    if with_torch:
+        import torch  # noqa: F401
+    if importlib.util.find_spec("triton") is not None:
+        try:
+            import triton  # noqa: F401
+        except Exception:  # unusable without a GPU driver: then it cannot clash either
+            pass
+
+
 def _version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -93,32 +121,128 @@ def _in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def doctor() -> list[str]:
-    """Print versions, accelerator, data availability and a fix for anything missing.
+#: What each chapter needs, by distribution name. NumPy and Matplotlib are needed everywhere;
+#: the frameworks come with Colab. Packages Colab does not ship are grouped as optional
+#: dependencies of this package (``pyproject.toml``: ``[nlp]``, ``[tensorboard]``,
+#: ``[transformers]``, ``[deploy]``); ``CHAPTER_EXTRAS`` names the groups a chapter needs, and
+#: every notebook's Colab set-up cell installs exactly those (``make headers`` writes the cells).
+CHAPTER_PACKAGES: dict[int, tuple[str, ...]] = {
+    1: (), 2: (),
+    3: ("tensorflow", "keras", "torch", "scikit-learn"),
+    4: ("tensorflow", "keras", "torch", "scikit-learn"),
+    5: ("tensorflow", "keras", "torch"),
+    6: ("torch", "scikit-learn", "scipy"),
+    7: ("tensorflow", "keras", "scikit-learn"),
+    8: ("torch",),
+    9: ("torch", "scikit-learn"),
+    10: ("tensorflow", "keras", "torch"),
+}
+CHAPTER_EXTRAS: dict[int, tuple[str, ...]] = {4: ("tensorboard",), 6: ("nlp",), 9: ("transformers",),
+                                              10: ("deploy", "tensorboard")}
+_DISTRIBUTION = "dlcourse-utils"
+
+
+def extra_requirements() -> dict[str, list[str]]:
+    """The distributions of each optional-dependency group, read from this package's metadata."""
+    groups: dict[str, list[str]] = {}
+    try:
+        requirements = metadata.requires(_DISTRIBUTION) or []
+    except metadata.PackageNotFoundError:
+        return groups
+    for requirement in requirements:
+        if "extra ==" not in requirement:
+            continue
+        spec, marker = requirement.split(";", 1)
+        extra = marker.split("extra ==", 1)[1].strip().strip("'\"")
+        name = spec.strip().split("[")[0]
+        for stop in "<>=!~ ":
+            name = name.split(stop)[0]
+        groups.setdefault(extra, []).append(name)
+    return groups
+
+
+def _helper_source() -> str:
+    """Where this package was installed from: a git URL (Colab), or the checkout (editable)."""
+    try:
+        text = metadata.distribution(_DISTRIBUTION).read_text("direct_url.json") or ""
+        url = json.loads(text).get("url", "") if text else ""
+    except (metadata.PackageNotFoundError, ValueError):
+        url = ""
+    return url
+
+
+def install_command(extras: Iterable[str], pip: str) -> str:
+    """The command that installs this package's optional groups, the way it was installed."""
+    names = ",".join(sorted(set(extras)))
+    source = _helper_source()
+    if source.startswith("file://"):
+        return f"{pip} -e '{source[len('file://'):]}[{names}]'"
+    if source:
+        return f'{pip} "{_DISTRIBUTION}[{names}] @ git+{source}@main"'
+    return f"{pip} '{_DISTRIBUTION}[{names}]'"
+
+
+def _framework_fix(dist: str, pip: str) -> str:
+    if dist == "torch" and platform.system() == "Linux" and not _in_colab():
+        # PyPI's default torch for Linux is a CUDA build with several GB of NVIDIA packages.
+        return f"{pip} torch --index-url https://download.pytorch.org/whl/cpu"
+    if dist == "tensorflow" and platform.system() == "Linux" and not _in_colab():
+        return f"{pip} tensorflow-cpu"
+    return f"{pip} {dist}"
+
+
+def doctor(chapter: int | None = None) -> list[str]:
+    """Print versions, accelerator, data and, per chapter, what is missing with the command that fixes it.
+
+    Parameters
+    ----------
+    chapter : int, optional
+        Check only what this chapter needs (default: every chapter).
 
     Returns
     -------
     list of str
-        The problems found (empty when all is well).
+        The problems found (empty when all is well: only then does it print "All set").
     """
     problems: list[str] = []
     pip = "%pip install" if "ipykernel" in sys.modules else f"{sys.executable} -m pip install"
     print(f"Python       {platform.python_version()} on {platform.system()} {platform.machine()}")
     if sys.version_info < (3, 10):
         problems.append("Python 3.10 or newer is needed: install a newer Python and recreate the environment.")
-    packages = {
-        "numpy": "numpy", "matplotlib": "matplotlib", "tensorflow": "tensorflow",
-        "keras": "keras", "torch": "torch", "nltk": "nltk", "scikit-learn": "scikit-learn",
-        "pooch": "pooch",
-    }
+    chapters = [chapter] if chapter is not None else sorted(CHAPTER_PACKAGES)
+    unknown = [c for c in chapters if c not in CHAPTER_PACKAGES]
+    if unknown:
+        raise ValueError(f"no chapter {unknown[0]}: choose one of {sorted(CHAPTER_PACKAGES)}")
+    groups = extra_requirements()
+    packages = {"numpy": "numpy", "matplotlib": "matplotlib", "pooch": "pooch"}
+    for c in chapters:
+        packages.update({dist: dist for dist in CHAPTER_PACKAGES[c]})
+        for extra in CHAPTER_EXTRAS.get(c, ()):
+            packages.update({dist: dist for dist in groups.get(extra, [])})
+
+    def installed(dist: str) -> str | None:
+        return _version(dist) or (_version("tensorflow-cpu") if dist == "tensorflow" else None)
+
+    width = max(13, *(len(label) + 1 for label in packages))
     for label, dist in packages.items():
-        version = _version(dist) or (_version("tensorflow-cpu") if dist == "tensorflow" else None)
-        print(f"{label:<13}{version or 'missing'}")
-        if version is None:
-            fix = f"{pip} {dist}"
-            if dist == "torch":
-                fix += "==2.13.0  (pin it: an unpinned torch may pull several GB of CUDA packages)"
-            problems.append(f"{label} is missing (needed from chapter 3 on): {fix}")
+        print(f"{label:<{width}}{installed(dist) or 'missing'}")
+    for c in chapters:
+        missing_frameworks = [d for d in CHAPTER_PACKAGES[c] if installed(d) is None]
+        missing_extras = [
+            extra for extra in CHAPTER_EXTRAS.get(c, ())
+            if any(installed(d) is None for d in groups.get(extra, [extra]))
+        ]
+        fixes = [_framework_fix(d, pip) for d in missing_frameworks]
+        if missing_extras:
+            fixes.append(install_command(missing_extras, pip))
+        if fixes:
+            missing = missing_frameworks + [
+                d for e in missing_extras for d in groups.get(e, [e]) if installed(d) is None
+            ]
+            problems.append(f"chapter {c} needs {', '.join(missing)}: " + "  then  ".join(fixes))
+    for base in ("numpy", "matplotlib", "pooch"):
+        if installed(base) is None:
+            problems.append(f"{base} is missing (needed everywhere): {pip} {base}")
 
     gpu = "none (CPU only — every notebook in this book runs on a CPU)"
     if "torch" in sys.modules:

