@@ -65,8 +65,9 @@ def setup_notebook(seed: int = 0, frameworks: Iterable[str] = ()) -> None:
     random.seed(seed)
     np.random.seed(seed)
 
-    if "torch" in wanted or ("tensorflow" in wanted and importlib.util.find_spec("triton") is not None):
-        _import_torch_before_tensorflow(with_torch="torch" in wanted)
+    load_triton_before_tensorflow()
+    if "torch" in wanted:
+        import torch  # noqa: F401  (before TensorFlow: see load_triton_before_tensorflow)
     if "tensorflow" in wanted or "tensorflow" in sys.modules or "keras" in sys.modules:
         import keras
         import tensorflow as tf
@@ -87,27 +88,35 @@ def setup_notebook(seed: int = 0, frameworks: Iterable[str] = ()) -> None:
         pass
 
 
-def _import_torch_before_tensorflow(with_torch: bool = True) -> None:
-    """Import PyTorch (and triton, where a CUDA build of PyTorch brings it) before TensorFlow.
+_triton_tried = False
+
+
+def load_triton_before_tensorflow() -> None:
+    """Import triton, where it is installed, before TensorFlow is.
 
     TensorFlow >= 2.20 wheels load their native libraries with ``RTLD_GLOBAL``; importing
-    triton *after* TensorFlow then crashes the Python process with a segmentation fault
-    (upstream: tensorflow/tensorflow#124205). Colab ships both, so a notebook that uses both
-    frameworks must load triton first. Harmless where triton is absent (CPU builds of PyTorch).
+    triton (which CUDA builds of PyTorch bring and load) *after* TensorFlow then crashes the
+    Python process with a segmentation fault (upstream: tensorflow/tensorflow#124205). Colab
+    ships both. Loading triton first avoids it; where triton is absent (CPU builds of PyTorch)
+    this does nothing. ``setup_notebook`` and ``dlcourse_utils.tf_utils`` call it before they
+    import TensorFlow.
     """
-    if "tensorflow" in sys.modules and "triton" not in sys.modules:
+    global _triton_tried
+    if _triton_tried or "triton" in sys.modules or importlib.util.find_spec("triton") is None:
+        return
+    if "tensorflow" in sys.modules:
+        # Too late: importing triton now would crash. Say so instead (torch may load it later).
         warnings.warn(
-            "TensorFlow was imported before PyTorch: with a CUDA build of PyTorch (Colab's) this can crash "
-            "the kernel (tensorflow/tensorflow#124205). Restart the kernel and run the set-up cell first.",
+            "TensorFlow was imported before triton (which PyTorch's CUDA build loads): that crashes the "
+            "kernel (tensorflow/tensorflow#124205). Restart the kernel and run the set-up cell first.",
             RuntimeWarning, stacklevel=3,
         )
-    if with_torch:
-        import torch  # noqa: F401
-    if importlib.util.find_spec("triton") is not None:
-        try:
-            import triton  # noqa: F401
-        except Exception:  # unusable without a GPU driver: then it cannot clash either
-            pass
+        return
+    _triton_tried = True
+    try:
+        import triton  # noqa: F401
+    except Exception:  # unusable here (no GPU driver, say): then it cannot clash either
+        pass
 
 
 def _version(dist: str) -> str | None:

@@ -69,6 +69,9 @@ def _import_quietly() -> None:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     if "tensorflow" in sys.modules:
         return
+    from .env import load_triton_before_tensorflow
+
+    load_triton_before_tensorflow()  # a triton imported after TensorFlow crashes the kernel
     with quiet_stderr():
         import keras  # noqa: F401  (imports TensorFlow, its backend)
         import tensorflow as tf

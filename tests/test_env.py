@@ -56,8 +56,18 @@ def test_doctor_prints_versions_and_data_and_returns_problems(capsys, monkeypatc
     assert any("not a folder" in p for p in problems)
 
 
-def test_setup_notebook_loads_triton_and_torch_before_tensorflow(tmp_path):
-    """TensorFlow >= 2.20 then triton segfaults (tensorflow#124205): the set-up must load triton first.
+@pytest.mark.parametrize(
+    "code, modules",
+    [
+        ("dl.setup_notebook(seed=0, frameworks=['tensorflow', 'torch'])", "['torch', 'tensorflow']"),
+        ("from dlcourse_utils import tf_utils\ndl.setup_notebook(seed=0, frameworks=['tensorflow', 'torch'])",
+         "['tensorflow', 'torch']"),
+        ("dl.setup_notebook(seed=0, frameworks=['tensorflow'])", "['tensorflow']"),
+    ],
+    ids=["setup_notebook", "tf_utils first", "tensorflow only"],
+)
+def test_triton_is_loaded_before_tensorflow(tmp_path, code, modules):
+    """TensorFlow >= 2.20 then triton segfaults (tensorflow#124205): triton must be loaded first.
 
     A stand-in ``triton`` package records, when it is imported, whether TensorFlow already was.
     (The real crash needs a CUDA build of PyTorch; ``make test-colab`` runs the chapters on one.)
@@ -75,18 +85,32 @@ def test_setup_notebook_loads_triton_and_torch_before_tensorflow(tmp_path):
         "raise ImportError('a stand-in for triton: it only records when it was imported')\n"
     )
     probe = tmp_path / "probe.json"
-    code = (
+    program = (
         "import dlcourse_utils as dl, sys\n"
-        "dl.setup_notebook(seed=0, frameworks=['tensorflow', 'torch'])\n"
-        "order = [m for m in sys.modules if m in ('torch', 'tensorflow')]\n"
-        "print(order)\n"
+        f"{code}\n"
+        "print([m for m in sys.modules if m in ('torch', 'tensorflow')])\n"
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "TRITON_PROBE": str(probe)}
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", program],
+                          capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     imports = [json.loads(line) for line in probe.read_text().splitlines()]
     assert imports and imports[0] == {"tensorflow_loaded": False}, imports
-    assert proc.stdout.strip() == "['torch', 'tensorflow']"
+    assert proc.stdout.strip() == modules
+
+
+def test_a_late_triton_is_not_imported_but_explained(tmp_path):
+    """With TensorFlow already loaded, importing triton would crash: warn instead, and do not."""
+    import subprocess
+    import sys
+
+    (tmp_path / "triton").mkdir()
+    (tmp_path / "triton" / "__init__.py").write_text("raise SystemExit('triton was imported after TensorFlow')\n")
+    program = "import tensorflow, dlcourse_utils as dl\ndl.setup_notebook(seed=0, frameworks=['tensorflow'])\n"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "tensorflow#124205" in proc.stderr and "Restart the kernel" in proc.stderr
 
 
 def test_doctor_names_each_chapters_missing_packages_with_the_command_that_fixes_them(capsys, monkeypatch):
