@@ -3,7 +3,8 @@
 - exercises/ is exactly what the generator makes from solutions/;
 - putting the answers back into an exercise notebook gives the solution notebook
   (which nbval checks separately, outputs and all);
-- every check cell fails on the unfilled exercise notebook;
+- the unfilled exercise notebook runs to its end (a learner's Run all) and every check
+  cell reports the unfilled stub;
 - every registered exercise is checked in its notebook and rejects at least two
   plausible wrong answers (listed in ``tests/test_checks_chNN.py`` as ``WRONG_WITH_MESSAGES``),
   the same verdict every time it is given the same answer.
@@ -82,24 +83,23 @@ def test_every_exercise_of_the_chapter_is_checked_in_its_notebook(solution):
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
-def test_every_check_cell_fails_on_the_unfilled_exercise(solution):
+def test_the_unfilled_exercise_notebook_runs_to_the_end_and_every_check_says_not_written_yet(solution, monkeypatch):
+    """A learner's "Run all" on a fresh exercise notebook: no cell raises, every check reports the stub."""
     from nbclient import NotebookClient
 
+    monkeypatch.delenv(checks.STRICT_ENV, raising=False)  # as a learner runs it: checks report, not raise
     path = notebooks.exercise_path(solution)
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(
-        nb, timeout=300, kernel_name="python3", allow_errors=True,
-        resources={"metadata": {"path": str(path.parent)}},
-    ).execute()  # strict mode (DLCOURSE_CHECKS_STRICT=1) comes from conftest's environment
+    NotebookClient(  # allow_errors is off: any exception in any cell fails this test
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+    ).execute()
     cells = check_cells(nb)
     assert cells
     for index, exercise_id in cells:
         outputs = nb.cells[index].outputs
         printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
-        errors = [o for o in outputs if o.output_type == "error"]
         assert f"❌ Exercise {exercise_id}" in printed, f"check {exercise_id} did not report a failure"
         assert "not written yet" in printed, f"check {exercise_id} did not name the unfilled stub"
-        assert errors and errors[0].ename == "CheckFailed", f"check {exercise_id} did not fail"
 
 
 def _wrong_answers_by_chapter() -> dict[int, dict]:

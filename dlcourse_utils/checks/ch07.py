@@ -186,14 +186,14 @@ def _check_add_noise(fn: Callable) -> None:
         "encoder = keras.Model(inputs, code). Do the same for the decoder from keras.Input((10,)). Then "
         "autoencoder = keras.Model(inputs, decoder(encoder(inputs))); compile with 'adam' and 'mse'.",
         "autoencoder.fit(x_train, x_train, epochs=8, batch_size=128, verbose=0) on at least 10,000 "
-        "flattened training images scaled to [0, 1]; then set ae_parts = (encoder, decoder).",
+        "flattened training images scaled to [0, 1]; then return encoder, decoder from train_autoencoder.",
     ],
 )
 def _check_autoencoder(parts: Any) -> None:
     if parts is None:
         raise CheckFailed(
-            "ae_parts is not written yet (it is still None): build and train the autoencoder, then set "
-            "ae_parts = (encoder, decoder)."
+            "ae_parts is not written yet (it is still None): write train_autoencoder so that it builds and "
+            "trains the autoencoder and returns (encoder, decoder)."
         )
     encoder, decoder = _pair(parts, "ae_parts", "(encoder, decoder)")
     digits = _test_digits()
@@ -302,7 +302,10 @@ def _noisy_test_digits() -> tuple[np.ndarray, np.ndarray]:
 )
 def _check_denoiser(denoiser: Any) -> None:
     if denoiser is None:
-        raise CheckFailed("denoiser is not written yet (it is still None): build and train it on noisy inputs and clean targets.")
+        raise CheckFailed(
+            "denoiser is not written yet (it is still None): write train_denoiser so that it trains on noisy "
+            "inputs and clean targets and returns the model."
+        )
     clean, noisy = _noisy_test_digits()
     out = _as_array(call(denoiser, noisy, name="denoiser"), "denoiser")
     if out.size == clean.size and out.shape != clean.shape:
