@@ -8,7 +8,7 @@ JOBS ?= 2
 NOTEBOOKS = $(sort $(wildcard chapters/*.ipynb) $(wildcard solutions/*.ipynb))
 NBVAL = --nbval --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg
 
-.PHONY: help setup book test test-portable lab exercises outputs headers bench clean
+.PHONY: help setup book test test-portable test-colab lab exercises outputs headers bench clean
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -32,8 +32,23 @@ test: $(STAMP)  ## run the whole suite: unit tests, nbval, exercise pipeline, bo
 test-portable: $(STAMP)  ## re-check the notebooks' stored outputs as if on another machine
 	DLCOURSE_OTHER_MACHINE=1 $(BIN)/python -m pytest -n $(JOBS) --dist loadscope $(NBVAL) chapters solutions
 
-lab: $(STAMP)  ## open the book in JupyterLab
-	$(BIN)/jupyter lab --notebook-dir=.
+test-colab: $(STAMP)  ## run every notebook on the newest unpinned Colab-like stack (cached venv outside the checkout)
+	$(BIN)/python tools/colab_like.py run
+
+# `make lab LAB_ARGS="--no-browser --port 8899"` passes further options to JupyterLab.
+# JupyterLab shows Markdown files rendered (its default is the text editor), so that
+# `make lab` opens on the book's first page as a reader sees it. Only this .venv's
+# JupyterLab is affected; a learner can still pick another viewer.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+$(LAB_OVERRIDES): $(STAMP)
+	@mkdir -p $(dir $@)
+	@printf '%s\n' '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Markdown Preview"}}}' > $@
+
+lab: $(STAMP) $(LAB_OVERRIDES)  ## open the book in JupyterLab, on its first page (intro.md)
+	@flags=""; if [ "$$(id -u)" = 0 ]; then \
+	  echo "make lab: running as root (usual in containers), so adding --allow-root: Jupyter refuses to start as root without it."; \
+	  flags="--allow-root"; fi; \
+	$(BIN)/jupyter lab --notebook-dir=. --LabApp.default_url=/lab/tree/intro.md $$flags $(LAB_ARGS)
 
 exercises: $(STAMP)  ## regenerate exercises/ from solutions/
 	$(BIN)/python tools/notebooks.py exercises

@@ -57,7 +57,7 @@ def test_notebook_header(path):
     assert title.source.startswith(f"# {number}. ") or title.source.startswith(f"# Exercises {number}: ")
 
     assert badge.cell_type == "markdown" and badge.source == notebooks.badge_source(rel(path))
-    assert setup.cell_type == "code" and setup.source == notebooks.setup_source()
+    assert setup.cell_type == "code" and setup.source == notebooks.setup_source(rel(path))
     for cell in (badge, setup):
         assert "remove-cell" in cell.metadata.get("tags", []), "badge and set-up cells are hidden in the book"
 

@@ -79,7 +79,20 @@ def badge_source(relpath: str) -> str:
     )
 
 
-def setup_source() -> str:
+def notebook_extras(relpath: str | None) -> tuple[str, ...]:
+    """The optional groups of dlcourse-utils a notebook needs (dlcourse_utils.env.CHAPTER_EXTRAS)."""
+    from dlcourse_utils.env import CHAPTER_EXTRAS
+
+    if relpath is None:
+        return ()
+    match = re.match(r"(\d\d)_", Path(relpath).name)
+    return tuple(sorted(CHAPTER_EXTRAS.get(int(match.group(1)), ()))) if match else ()
+
+
+def setup_source(relpath: str | None = None) -> str:
+    """The hidden Colab set-up cell of a notebook: the helpers plus what its chapter needs."""
+    extras = notebook_extras(relpath)
+    requirement = f"dlcourse-utils{'[' + ','.join(extras) + ']' if extras else ''} @ git+{repository_url()}@main"
     return (
         "# Colab only: install the course helpers (Colab already has NumPy, TensorFlow and PyTorch).\n"
         "import sys\n"
@@ -87,11 +100,11 @@ def setup_source() -> str:
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
         "\n"
-        "    subprocess.run(\n"
-        '        [sys.executable, "-m", "pip", "install", "-q",\n'
-        f'         "dlcourse-utils[nlp] @ git+{repository_url()}@main"],\n'
-        "        check=True,\n"
-        "    )"
+        f'    helpers = "{requirement}"\n'
+        '    pip = [sys.executable, "-m", "pip", "install", "-q"]\n'
+        "    subprocess.run([*pip, helpers], check=True)\n"
+        "    # Again without dependencies: re-running this cell after the course changed updates the helpers.\n"
+        '    subprocess.run([*pip, "--force-reinstall", "--no-deps", helpers], check=True)'
     )
 
 
@@ -181,7 +194,7 @@ def sync_headers(paths: list[Path]) -> None:
         rel = path.resolve().relative_to(ROOT).as_posix()
         badge, setup = nb.cells[1], nb.cells[2]
         badge.source = badge_source(rel)
-        setup.source = setup_source()
+        setup.source = setup_source(rel)
         for cell in (badge, setup):
             tags = cell.metadata.setdefault("tags", [])
             if "remove-cell" not in tags:
