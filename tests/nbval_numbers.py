@@ -11,7 +11,9 @@ book decides how precisely a printed number must be reproduced:
    brackets, line breaks) must match, except that a run of spaces counts as one space
    (NumPy pads columns to the widest number, which moves with the numbers).
 2. **Integers are exact.** Counts, shapes, parameter numbers, token ids, indices and
-   tables of integers never depend on the machine.
+   tables of integers never depend on the machine. A float printed without decimals
+   (``f"{x:.0f}"``) reads as an integer too: give a number that may vary at least one
+   decimal, or scientific notation.
 3. **A decimal number may move by one unit in its last printed digit** (``0.9077`` and
    ``0.9078`` agree, ``0.9080`` does not). Deterministic float computations differ only
    in their last few bits across machines; printed to a sensible number of digits, the
