@@ -98,6 +98,9 @@ def colab_environment(workdir: Path) -> dict[str, str]:
     fake = workdir / "fake-colab"
     (fake / "google" / "colab").mkdir(parents=True)
     (fake / "google" / "colab" / "__init__.py").write_text(FAKE_COLAB)
+    # Libraries that detect Colab import some of its modules (JAX: google.colab.output); only the names.
+    for module in ("output", "files", "drive"):
+        (fake / "google" / "colab" / f"{module}.py").write_text(f'"""Stand-in for google.colab.{module}."""\n')
     startup = workdir / "ipython" / "profile_default" / "startup"
     startup.mkdir(parents=True)
     (startup / "00-colab.py").write_text("import google.colab  # noqa: F401  (tools/colab_like.py)\n")
