@@ -10,8 +10,8 @@ then executes every chapter, solution and unfilled-exercise notebook top to bott
   start-up file), so each notebook's Colab branches run, including its hidden set-up cell;
 - the set-up cell installs the helpers exactly as on Colab, ``pip install
   "dlcourse-utils[...] @ git+https://github.com/ORG/REPO@main"``; git is told (through
-  ``GIT_CONFIG_*`` variables, ``url.<checkout>.insteadOf``) to fetch that URL from this checkout,
-  so what is installed is this checkout's ``main`` branch;
+  ``GIT_CONFIG_*`` variables, ``url.<copy>.insteadOf``) to fetch that URL from a bare copy of
+  this checkout whose ``main`` is the commit checked out here;
 - outputs are not compared (versions differ); any error in any cell fails the job.
 
 The environment is cached (``$DLCOURSE_COLAB_VENV``, default ``~/.cache/dlcourse/colab-venv``)
@@ -93,6 +93,20 @@ def repository_url() -> str:
     return notebooks.repository_url()
 
 
+def course_repository(workdir: Path) -> Path:
+    """A bare copy of this checkout whose ``main`` is the commit checked out here.
+
+    The set-up cells install ``…@main``; CI may check out a detached HEAD, so ``main`` is set
+    explicitly (uncommitted changes are not part of it, as they would not be on GitHub).
+    """
+    mirror = workdir / "course.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(ROOT), str(mirror)], check=True)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    subprocess.run(["git", "-C", str(mirror), "update-ref", "refs/heads/main", head], check=True)
+    return mirror
+
+
 def colab_environment(workdir: Path) -> dict[str, str]:
     """Environment of every kernel: a fake ``google.colab``, and git fetching the course from here."""
     fake = workdir / "fake-colab"
@@ -110,7 +124,7 @@ def colab_environment(workdir: Path) -> dict[str, str]:
         "PYTHONPATH": str(fake),
         "IPYTHONDIR": str(workdir / "ipython"),
         "GIT_CONFIG_COUNT": str(count + 1),
-        f"GIT_CONFIG_KEY_{count}": f"url.{ROOT.as_uri()}.insteadOf",
+        f"GIT_CONFIG_KEY_{count}": f"url.{course_repository(workdir).as_uri()}.insteadOf",
         f"GIT_CONFIG_VALUE_{count}": repository_url(),
         "TQDM_DISABLE": "1",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
