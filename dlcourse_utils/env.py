@@ -153,21 +153,17 @@ _DISTRIBUTION = "dlcourse-utils"
 
 def extra_requirements() -> dict[str, list[str]]:
     """The distributions of each optional-dependency group, read from this package's metadata."""
-    groups: dict[str, list[str]] = {}
+    from packaging.requirements import Requirement  # matplotlib depends on it
+
     try:
-        requirements = metadata.requires(_DISTRIBUTION) or []
+        meta = metadata.metadata(_DISTRIBUTION)
+        requirements = [Requirement(r) for r in metadata.requires(_DISTRIBUTION) or []]
     except metadata.PackageNotFoundError:
-        return groups
-    for requirement in requirements:
-        if "extra ==" not in requirement:
-            continue
-        spec, marker = requirement.split(";", 1)
-        extra = marker.split("extra ==", 1)[1].strip().strip("'\"")
-        name = spec.strip().split("[")[0]
-        for stop in "<>=!~ ":
-            name = name.split(stop)[0]
-        groups.setdefault(extra, []).append(name)
-    return groups
+        return {}
+    return {
+        extra: [r.name for r in requirements if r.marker is not None and r.marker.evaluate({"extra": extra})]
+        for extra in meta.get_all("Provides-Extra") or []
+    }
 
 
 def _helper_source() -> str:
@@ -236,18 +232,17 @@ def doctor(chapter: int | None = None) -> list[str]:
     for label, dist in packages.items():
         print(f"{label:<{width}}{installed(dist) or 'missing'}")
     for c in chapters:
-        missing_frameworks = [d for d in CHAPTER_PACKAGES[c] if installed(d) is None]
-        missing_extras = [
-            extra for extra in CHAPTER_EXTRAS.get(c, ())
-            if any(installed(d) is None for d in groups.get(extra, [extra]))
-        ]
-        fixes = [_framework_fix(d, pip) for d in missing_frameworks]
+        missing = [d for d in CHAPTER_PACKAGES[c] if installed(d) is None]
+        fixes = [_framework_fix(d, pip) for d in missing]
+        missing_extras = []
+        for extra in CHAPTER_EXTRAS.get(c, ()):
+            absent = [d for d in groups.get(extra, [extra]) if installed(d) is None]
+            if absent:
+                missing += absent
+                missing_extras.append(extra)
         if missing_extras:
             fixes.append(install_command(missing_extras, pip))
         if fixes:
-            missing = missing_frameworks + [
-                d for e in missing_extras for d in groups.get(e, [e]) if installed(d) is None
-            ]
             problems.append(f"chapter {c} needs {', '.join(missing)}: " + "  then  ".join(fixes))
     for base in ("numpy", "matplotlib", "pooch"):
         if installed(base) is None:

@@ -37,6 +37,7 @@ import re
 from nbval.plugin import IPyNbCell
 
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+INTEGER = re.compile(r"[-+]?\d+")
 SPACES = re.compile(r"[ \t]+")
 #: Below this, numbers in scientific notation are sizes of disagreements (rule 4).
 SIZE_LIMIT = 1e-3
@@ -53,8 +54,7 @@ def numbers_agree(stored: str, fresh: str) -> bool:
     """Whether two printed numbers agree under the rules in this module's docstring."""
     if stored == fresh:
         return True
-    integer = re.compile(r"[-+]?\d+")
-    if integer.fullmatch(stored) or integer.fullmatch(fresh):
+    if INTEGER.fullmatch(stored) or INTEGER.fullmatch(fresh):
         return False  # rule 2
     a, b = float(stored), float(fresh)
     scientific = "e" in stored.lower() or "e" in fresh.lower()
