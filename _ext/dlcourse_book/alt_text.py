@@ -186,7 +186,8 @@ def _shorten(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- doctree
-def _section_title(node: nodes.Node) -> str | None:
+def section_title(node: nodes.Node) -> str | None:
+    """The title of the innermost section holding ``node`` (None outside any section)."""
     parent = node.parent
     while parent is not None:
         if isinstance(parent, nodes.section) and parent.children and isinstance(parent[0], nodes.title):
@@ -225,7 +226,7 @@ def add_alt_text(app: Sphinx, doctree: nodes.document) -> None:
             continue
         if cells is None:
             cells = _notebook_cells(app, docname)
-        section = _section_title(cell) or next(iter(doctree.findall(nodes.title)), doctree).astext()
+        section = section_title(cell) or next(iter(doctree.findall(nodes.title)), doctree).astext()
         text = describe(_cell_source(cells, cell.get("cell_index")), f"Figure illustrating “{section}”")
         for number, image in enumerate(images, 1):
             if not image.get("alt"):

@@ -24,6 +24,8 @@ from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.writers.html5 import HTML5Translator
 
+from .alt_text import section_title
+
 logger = logging.getLogger(__name__)
 
 _EXERCISE = re.compile(r"^exercises/(?P<stem>.+)_exercises$")
@@ -74,15 +76,6 @@ def answer(solution_source: str, begin: str, end: str) -> tuple[str, list[int]]:
     return "\n".join(lines).rstrip("\n"), answer_lines
 
 
-def _section_title(node: nodes.Node) -> str:
-    parent = node.parent
-    while parent is not None:
-        if isinstance(parent, nodes.section) and parent.children and isinstance(parent[0], nodes.title):
-            return parent[0].astext()
-        parent = parent.parent
-    return ""
-
-
 def add_solutions(app: Sphinx, doctree: nodes.document) -> None:
     docname = app.env.docname
     match = _EXERCISE.match(docname)
@@ -123,7 +116,7 @@ def add_solutions(app: Sphinx, doctree: nodes.document) -> None:
             )
             continue
         code, highlighted = answer(source, tool.BEGIN, tool.END)
-        number = _NUMBER.search(_section_title(cell))
+        number = _NUMBER.search(section_title(cell) or "")
         summary = f"Solution to exercise {number.group(1)}" if number else "Reference solution"
         block = nodes.literal_block(code, code, language="ipython3", classes=["dl-solution-code"])
         block["highlight_args"] = {"hl_lines": highlighted}
