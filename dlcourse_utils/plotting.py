@@ -1,5 +1,6 @@
 """Plots the book draws again and again: learning curves, decision boundaries,
-image grids, confusion matrices and functions with their derivatives.
+image grids, confusion matrices, functions with their derivatives, and
+block diagrams (boxes joined by arrows) for architectures and systems.
 
 Every function takes NumPy arrays (or plain Python containers), draws on the
 ``ax`` it is given or on a new figure, and returns what it drew on, so a
@@ -18,7 +19,18 @@ __all__ = [
     "show_images",
     "plot_confusion_matrix",
     "plot_function",
+    "draw_diagram",
 ]
+
+#: Fill colours for diagram boxes, by role; any Matplotlib colour works too.
+DIAGRAM_COLOURS = {
+    "input": "#dbeafe",     # data coming in
+    "layer": "#fef3c7",     # a learned transformation
+    "op": "#f3f4f6",        # a fixed operation (add, softmax, sample, ...)
+    "output": "#dcfce7",    # what comes out
+    "loss": "#fee2e2",      # a loss or a signal used for training
+    "store": "#ede9fe",     # a store, a service or a monitor
+}
 
 
 def _axes(ax: Any = None, figsize: tuple[float, float] = (5.0, 3.5)) -> Any:
@@ -294,3 +306,112 @@ def plot_function(
     ax.set_xlabel("x")
     ax.legend()
     return ax
+
+
+def draw_diagram(
+    boxes: Mapping[str, Mapping[str, Any]],
+    arrows: Sequence[Sequence[Any]] = (),
+    *,
+    ax: Any = None,
+    title: str | None = None,
+    figsize: tuple[float, float] = (6.0, 3.5),
+    fontsize: float = 9.0,
+) -> Any:
+    """Draw a block diagram: labelled boxes at given positions joined by arrows.
+
+    One helper for every architecture and system picture in the book, so they share
+    a style: the attention block, an LSTM cell, a VAE, the GAN loop, a deployment.
+
+    Parameters
+    ----------
+    boxes : mapping of name -> dict
+        Each box: ``xy`` (centre, in data units, the canvas spans what the boxes
+        need), ``text`` (label, may contain newlines and ``$math$``; default the
+        name), optional ``kind`` (a key of :data:`DIAGRAM_COLOURS`, default
+        ``"layer"``), ``color`` (overrides ``kind``), ``size`` (width, height;
+        default (1.6, 0.6)) and ``shape`` (``"box"`` or ``"circle"``).
+    arrows : sequence of (source, target) or (source, target, label) or
+        (source, target, label, options)
+        ``options`` is a dict with ``style`` (``"-|>"`` default, ``"<|-|>"``,
+        ``"-"``), ``rad`` (curvature, 0 = straight), ``dashed`` (bool) and
+        ``color``.
+    ax : matplotlib Axes, optional
+        Where to draw (a new figure otherwise).
+    title : str, optional
+        Axes title.
+    figsize : tuple of float
+        Size of a new figure, in inches.
+    fontsize : float
+        Size of the box labels.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        With ``ax.diagram_boxes`` (name -> patch) for tests and annotations.
+
+    Raises
+    ------
+    KeyError
+        If an arrow names a box that is not in ``boxes``.
+    """
+    from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
+
+    ax = _axes(ax, figsize)
+    patches: dict[str, Any] = {}
+    xs: list[float] = []
+    ys: list[float] = []
+    for name, spec in boxes.items():
+        x, y = spec["xy"]
+        w, h = spec.get("size", (1.6, 0.6))
+        colour = spec.get("color", DIAGRAM_COLOURS.get(spec.get("kind", "layer"), spec.get("kind")))
+        if spec.get("shape", "box") == "circle":
+            patch = Circle((x, y), radius=h / 2, facecolor=colour, edgecolor="#374151", linewidth=1.0)
+            w = h
+        else:
+            patch = FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.08",
+                                   facecolor=colour, edgecolor="#374151", linewidth=1.0)
+        ax.add_patch(patch)
+        ax.text(x, y, spec.get("text", name), ha="center", va="center", fontsize=fontsize)
+        patches[name] = patch
+        xs += [x - w / 2, x + w / 2]
+        ys += [y - h / 2, y + h / 2]
+    for arrow in arrows:
+        source, target, *rest = arrow
+        label = rest[0] if rest else None
+        options = rest[1] if len(rest) > 1 else {}
+        for end in (source, target):
+            if end not in patches:
+                raise KeyError(f"arrow {source!r} -> {target!r} names {end!r}, which is not a box "
+                               f"(boxes: {', '.join(patches)})")
+        rad = options.get("rad", 0.0)
+        line = FancyArrowPatch(
+            posA=_centre(patches[source]), posB=_centre(patches[target]),
+            patchA=patches[source], patchB=patches[target],
+            arrowstyle=options.get("style", "-|>"), mutation_scale=12,
+            connectionstyle=f"arc3,rad={rad}", color=options.get("color", "#374151"),
+            linestyle="--" if options.get("dashed") else "-", linewidth=1.1,
+        )
+        ax.add_patch(line)
+        if label:
+            (x0, y0), (x1, y1) = _centre(patches[source]), _centre(patches[target])
+            mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+            # Put the label on the curve: arc3 bends towards the midpoint + rad * (dy, -dx).
+            mx, my = mx + rad * (y1 - y0) / 2, my - rad * (x1 - x0) / 2
+            ax.text(mx, my, label, ha="center", va="center", fontsize=fontsize - 1, color="#1f2937",
+                    bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85))
+    if xs:
+        pad = 0.3
+        ax.set_xlim(min(xs) - pad, max(xs) + pad)
+        ax.set_ylim(min(ys) - pad, max(ys) + pad)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title)
+    ax.diagram_boxes = patches
+    return ax
+
+
+def _centre(patch: Any) -> tuple[float, float]:
+    if hasattr(patch, "center"):
+        return tuple(patch.center)
+    return (patch.get_x() + patch.get_width() / 2, patch.get_y() + patch.get_height() / 2)

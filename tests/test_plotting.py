@@ -96,3 +96,21 @@ def test_plot_function_draws_function_and_derivative():
     labels = [line.get_label() for line in ax.lines]
     assert labels[:2] == ["tanh", "tanh'"]
     np.testing.assert_allclose(ax.lines[1].get_ydata()[5], 1.0)
+
+
+def test_diagram_draws_every_box_and_arrow_and_names_a_missing_box():
+    ax = plotting.draw_diagram(
+        {"x": {"xy": (0, 0), "kind": "input"},
+         "f": {"xy": (2, 0), "text": "layer\n$W x + b$"},
+         "y": {"xy": (4, 0), "kind": "output", "shape": "circle"}},
+        [("x", "f", "input"), ("f", "y", None, {"dashed": True, "rad": 0.3})],
+        title="one layer",
+    )
+    assert set(ax.diagram_boxes) == {"x", "f", "y"}
+    texts = [t.get_text() for t in ax.texts]
+    assert "layer\n$W x + b$" in texts and "input" in texts and "y" in texts
+    assert ax.get_title() == "one layer"
+    arrows = [p for p in ax.patches if type(p).__name__ == "FancyArrowPatch"]
+    assert len(arrows) == 2 and arrows[1].get_linestyle() == "--"
+    with pytest.raises(KeyError, match="names 'z', which is not a box"):
+        plotting.draw_diagram({"x": {"xy": (0, 0)}}, [("x", "z")])
