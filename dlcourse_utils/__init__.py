@@ -32,13 +32,14 @@ _FUNCTIONS = {
     "check": "checks",
     "hint": "checks",
     "progress": "checks",
+    "solution": "checks",
 }
 
 __all__ = [*_SUBMODULES, *_FUNCTIONS]
 
 if TYPE_CHECKING:  # pragma: no cover - for static type checkers only
     from . import checks, data, env, gradcheck, plotting, torch_utils
-    from .checks import check, hint, progress
+    from .checks import check, hint, progress, solution
     from .env import doctor, setup_notebook
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ def demo(monkeypatch, tmp_path):
     yield "99.1"
     core._REGISTRY.pop("99.1", None)
     core._HINTS_SHOWN.pop("99.1", None)
+    core._PENDING_ADVICE.pop("99.1", None)
 
 
 def test_correct_answer_passes_and_prints_a_tick(demo, capsys):
@@ -240,3 +242,117 @@ def test_every_registered_exercise_has_a_title_and_two_hints():
     assert exercises, "no chapter registers any exercise"
     for ex in exercises:
         assert ex.title and len(ex.hints) >= 2, ex.id
+
+
+# --------------------------------------------------------------------------- hints that respond, solutions on request
+@pytest.fixture
+def diagnosing(monkeypatch, tmp_path):
+    """Exercise 99.2: mean of an array, with a grader that recognises dividing by N - 1."""
+    monkeypatch.setenv(checks.HOME_ENV, str(tmp_path))
+    monkeypatch.delenv(checks.STRICT_ENV, raising=False)
+
+    @checks.exercise("99.2", "Mean", hints=["Add them up.", "Divide by how many there are."])
+    def _grader(fn):
+        x = np.array([1.0, 2.0, 6.0])
+        got = checks.call(fn, x)
+        checks.diagnose(got, 3.0, [(4.5, "you divided by N - 1; the mean divides by N.",
+                                    "len(x) counts the elements; len(x) - 1 is one too few.")], name="mean(x)")
+        checks.expect_scalar(got, 3.0, name="mean(x)")
+
+    yield "99.2"
+    for table in (core._REGISTRY, core._HINTS_SHOWN, core._PENDING_ADVICE):
+        table.pop("99.2", None)
+
+
+def test_next_hint_after_a_recognised_mistake_is_about_that_mistake(diagnosing, capsys):
+    checks.check(diagnosing, lambda x: x.sum() / (len(x) - 1))
+    assert "divided by N - 1" in capsys.readouterr().out
+    checks.hint(diagnosing)
+    out = capsys.readouterr().out
+    assert "About what your last check found" in out and "one too few" in out
+    checks.hint(diagnosing)  # the advice is given once; then the ladder goes on
+    assert capsys.readouterr().out.startswith("💡 Hint 1 of 2")
+
+
+def test_advice_is_dropped_when_the_next_check_passes_or_names_nothing(diagnosing, capsys):
+    checks.check(diagnosing, lambda x: x.sum() / (len(x) - 1))
+    checks.check(diagnosing, lambda x: x.mean())
+    capsys.readouterr()
+    checks.hint(diagnosing)
+    assert capsys.readouterr().out.startswith("💡 Hint 1 of 2")
+
+
+def test_numbers_that_print_alike_get_more_digits_and_float32_is_named():
+    # float32(3.0001) is 3.00009989...: at 6 digits both read "3.0001".
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.expect_scalar(np.float32(3.0001), 3.0001, name="x", rtol=1e-9, atol=0)
+    message = str(failure.value)
+    got, expected = message.removeprefix("x is ").split(", expected ")
+    assert got.split(" ")[0] != expected.rstrip(".") and "float32" in got, message
+
+
+def test_unknown_id_gets_one_line_not_a_traceback(demo, capsys):
+    checks.hint("99.9")
+    checks.check("99.9", lambda x: x)
+    checks.solution("99.9")
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all("There is no exercise 99.9" in line and "99.1" in line for line in lines)
+
+
+def test_solution_only_on_request_and_taken_from_the_solutions_notebook(capsys):
+    checks.hint("1.2", reveal=True)
+    out = capsys.readouterr().out
+    assert out.startswith("📖 A worked solution for exercise 1.2")
+    code = checks.solution("1.2")
+    assert code == json.loads(core.SOLUTIONS_FILE.read_text(encoding="utf-8"))["1.2"] and code in out
+    assert "def " in code and "BEGIN SOLUTION" not in code and "NotImplementedError" not in code
+
+
+def test_every_exercise_has_a_stored_solution():
+    stored = json.loads(core.SOLUTIONS_FILE.read_text(encoding="utf-8"))
+    assert sorted(stored) == sorted(e.id for e in checks.all_exercises())
+
+
+def test_last_hint_points_to_solution_not_the_answer(demo, capsys):
+    for _ in range(4):
+        checks.hint(demo)
+    assert "run solution('99.1')" in capsys.readouterr().out.strip().splitlines()[-1]
+
+
+def test_progress_displays_its_table_once(demo, capsys):
+    table = checks.progress(chapter=99)
+    table._ipython_display_()          # what Jupyter does with a cell's last value
+    assert capsys.readouterr().out.count("Chapter 99") == 1
+    table._ipython_display_()          # shown again later, on purpose
+    assert capsys.readouterr().out.count("Chapter 99") == 1
+
+
+def test_in_place_changes_inside_containers_and_tensors_are_caught(monkeypatch):
+    torch = pytest.importorskip("torch")
+
+    def grader_for(arguments):
+        def grader(fn):
+            checks.call(fn, *arguments)
+        return grader
+
+    def scale_dict(params):
+        params["w"] *= 2
+        return params
+
+    def zero_list(arrays):
+        arrays[1][0] = 0.0
+        return arrays
+
+    def add_tensor(t):
+        t.add_(1)
+        return t
+
+    cases = [
+        ([{"w": np.ones(2), "b": np.zeros(1)}], scale_dict, "argument number 1['w']"),
+        ([[np.ones(2), np.ones(3)]], zero_list, "argument number 1[1]"),
+        ([torch.ones(3)], add_tensor, "argument number 1 in place"),
+    ]
+    for arguments, fn, where in cases:
+        with pytest.raises(checks.CheckFailed, match=re.escape(where)):
+            grader_for(arguments)(fn)
+    checks.call(lambda p: {k: v * 2 for k, v in p.items()}, {"w": np.ones(2)})  # a new dict is fine

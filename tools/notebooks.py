@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import re
 import sys
@@ -171,18 +172,57 @@ def restore_solutions(exercise_nb: nbformat.NotebookNode, solution_nb: nbformat.
     return sources
 
 
+#: Where ``solution("N.M")`` reads the worked answers: generated here, shipped in the package,
+#: so a learner in Colab (who has only the exercise notebook) can ask for one too.
+SOLUTIONS_JSON = ROOT / "dlcourse_utils" / "checks" / "solutions.json"
+_CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']""")
+
+
+def solution_snippets(nb: nbformat.NotebookNode, path: str) -> dict[str, str]:
+    """``{exercise id: solution code}`` of one solutions notebook.
+
+    Every code cell holding a ``### BEGIN SOLUTION`` block belongs to the first
+    ``check("N.M", ...)`` call at or after it; several cells before one check are joined.
+    The markers are left out, the rest of each cell kept, so the code reads as it runs.
+    """
+    snippets: dict[str, str] = {}
+    waiting: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if BEGIN in cell.source:
+            waiting.append("\n".join(line for line in cell.source.split("\n")
+                                      if line.strip() not in (BEGIN, END)).strip("\n"))
+        ids = _CHECK_CALL.findall(cell.source)
+        if ids and waiting:
+            snippets.setdefault(ids[0], "\n\n".join(waiting))
+            waiting = []
+    if waiting:
+        raise ValueError(f"{path}: a {BEGIN} block is not followed by any check(\"N.M\", ...) call")
+    return snippets
+
+
 def generate_exercises(check: bool = False) -> list[str]:
-    """Write (or with ``check``, compare) every exercise notebook; return stale paths."""
+    """Write (or with ``check``, compare) every exercise notebook and the solutions file; return stale paths."""
     stale = []
+    snippets: dict[str, str] = {}
     for solution in sorted((ROOT / "solutions").glob("*_solutions.ipynb")):
         target = exercise_path(solution)
         sol_rel = solution.relative_to(ROOT).as_posix()
         ex_rel = target.relative_to(ROOT).as_posix()
-        text = nbformat.writes(make_exercise(nbformat.read(solution, as_version=4), sol_rel, ex_rel)) + "\n"
+        solution_nb = nbformat.read(solution, as_version=4)
+        snippets.update(solution_snippets(solution_nb, sol_rel))
+        text = nbformat.writes(make_exercise(solution_nb, sol_rel, ex_rel)) + "\n"
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             stale.append(ex_rel)
             if not check:
                 target.write_text(text, encoding="utf-8")
+    ordered = dict(sorted(snippets.items(), key=lambda kv: tuple(int(p) for p in kv[0].split("."))))
+    text = json.dumps(ordered, indent=1, ensure_ascii=False) + "\n"
+    if not SOLUTIONS_JSON.exists() or SOLUTIONS_JSON.read_text(encoding="utf-8") != text:
+        stale.append(SOLUTIONS_JSON.relative_to(ROOT).as_posix())
+        if not check:
+            SOLUTIONS_JSON.write_text(text, encoding="utf-8")
     return stale
 
 

@@ -4,7 +4,8 @@ In an exercise notebook::
 
     from dlcourse_utils.checks import check, hint
     check("1.2", sigmoid)   # ✅ passed, or a specific reason it is not right yet
-    hint("1.2")             # the next hint on the ladder
+    hint("1.2")             # the next hint: about your last mistake, else the next on the ladder
+    solution("1.2")         # the worked answer, only when you ask for it
 
 Chapter graders are registered in ``chNN.py`` modules with :func:`exercise`.
 """
@@ -27,10 +28,11 @@ from .core import (
     grade,
     hint,
     progress,
+    solution,
 )
 
 __all__ = [
     "HOME_ENV", "STRICT_ENV", "CheckFailed", "Exercise", "Result", "all_exercises", "call",
     "check", "close", "diagnose", "exercise", "expect_array", "expect_scalar", "expect_tuple",
-    "get_exercise", "grade", "hint", "progress",
+    "get_exercise", "grade", "hint", "progress", "solution",
 ]

@@ -39,7 +39,15 @@ HOME_ENV = "DLCOURSE_HOME"
 
 
 class CheckFailed(AssertionError):
-    """A learner's answer is wrong; the message says why, in the learner's terms."""
+    """A learner's answer is wrong; the message says why, in the learner's terms.
+
+    ``advice``, when the grader recognised the mistake, is what the next :func:`hint`
+    says about it (instead of the next general hint on the ladder).
+    """
+
+    def __init__(self, message: str, advice: str = "") -> None:
+        super().__init__(message)
+        self.advice = advice
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class Result:
     title: str
     passed: bool
     message: str = ""
+    advice: str = ""
 
     def __str__(self) -> str:
         head = f"Exercise {self.exercise_id} ({self.title})"
@@ -80,6 +89,10 @@ class Result:
 
 _REGISTRY: dict[str, Exercise] = {}
 _HINTS_SHOWN: dict[str, int] = {}
+#: What the last failed check of an exercise recognised, waiting for the next hint().
+_PENDING_ADVICE: dict[str, str] = {}
+#: The reference solutions, generated from solutions/ by ``tools/notebooks.py exercises``.
+SOLUTIONS_FILE = Path(__file__).with_name("solutions.json")
 
 
 # --------------------------------------------------------------------------- registry
@@ -154,7 +167,7 @@ def grade(exercise_id: str, answer: Any) -> Result:
     try:
         ex.grader(answer)
     except CheckFailed as failure:
-        return Result(ex.id, ex.title, False, str(failure))
+        return Result(ex.id, ex.title, False, str(failure), getattr(failure, "advice", ""))
     except Exception as error:  # a grader tripping over a malformed answer
         return Result(
             ex.id, ex.title, False,
@@ -162,6 +175,15 @@ def grade(exercise_id: str, answer: Any) -> Result:
             "Check that you passed the object the exercise asks for.",
         )
     return Result(ex.id, ex.title, True)
+
+
+def _known_or_say_so(exercise_id: str) -> Exercise | None:
+    """The exercise, or None after printing one line that lists the ids that exist."""
+    try:
+        return get_exercise(exercise_id)
+    except ValueError as error:
+        print(f"⚠️ {error}")
+        return None
 
 
 def check(exercise_id: str, answer: Any) -> None:
@@ -174,32 +196,87 @@ def check(exercise_id: str, answer: Any) -> None:
     answer : object
         What the exercise asks for: usually the function you wrote.
     """
+    if _known_or_say_so(exercise_id) is None:
+        if os.environ.get(STRICT_ENV, "") not in ("", "0"):
+            raise CheckFailed(f"unknown exercise id {exercise_id!r}")
+        return
     result = grade(exercise_id, answer)
     print(result)
     if result.passed:
+        _PENDING_ADVICE.pop(result.exercise_id, None)
         _record_pass(result.exercise_id)
-    elif os.environ.get(STRICT_ENV, "") not in ("", "0"):
-        raise CheckFailed(str(result))
+    else:
+        if result.advice:
+            _PENDING_ADVICE[result.exercise_id] = result.advice
+        else:
+            _PENDING_ADVICE.pop(result.exercise_id, None)
+        if os.environ.get(STRICT_ENV, "") not in ("", "0"):
+            raise CheckFailed(str(result))
 
 
-def hint(exercise_id: str, level: int | None = None) -> None:
+def hint(exercise_id: str, level: int | None = None, *, reveal: bool = False) -> None:
     """Print the next hint for an exercise (or hint number ``level``).
 
-    Hints go from a gentle nudge to nearly the answer; each call shows the next.
+    After a failed :func:`check` that recognised your mistake, the next hint is about
+    that mistake; after that, hints go on along the ladder, from a gentle nudge to
+    nearly the answer. The worked solution is shown only when you ask for it:
+    ``hint("3.5", reveal=True)`` or ``solution("3.5")``.
     """
-    ex = get_exercise(exercise_id)
+    ex = _known_or_say_so(exercise_id)
+    if ex is None:
+        return
+    if reveal:
+        solution(ex.id)
+        return
+    if level is None and ex.id in _PENDING_ADVICE:
+        advice = _PENDING_ADVICE.pop(ex.id)
+        print(f"💡 About what your last check found in exercise {ex.id} ({ex.title}): {advice}\n"
+              f"   Run hint({ex.id!r}) again for the next general hint.")
+        return
     if level is None:
         level = _HINTS_SHOWN.get(ex.id, 0) + 1
     if level > len(ex.hints):
         print(
             f"No more hints for exercise {ex.id} ({ex.title}): you have seen all "
-            f"{len(ex.hints)}. The worked answer is in the chapter's solutions notebook."
+            f"{len(ex.hints)}. To see a worked answer, run solution({ex.id!r})."
         )
         return
     if level < 1:
-        raise ValueError("hint levels start at 1")
+        print(f"⚠️ Hint levels start at 1; exercise {ex.id} has hints 1 to {len(ex.hints)}.")
+        return
     _HINTS_SHOWN[ex.id] = max(level, _HINTS_SHOWN.get(ex.id, 0))
     print(f"💡 Hint {level} of {len(ex.hints)} for exercise {ex.id} ({ex.title}): {ex.hints[level - 1]}")
+
+
+def _solutions() -> dict[str, str]:
+    try:
+        return json.loads(SOLUTIONS_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def solution(exercise_id: str) -> str | None:
+    """Print the reference solution of an exercise, from the chapter's solutions notebook.
+
+    Try the exercise first: a solution read before you have struggled with the problem
+    teaches much less than one read after. Returns the code (None for an unknown id).
+    """
+    ex = _known_or_say_so(exercise_id)
+    if ex is None:
+        return None
+    code = _solutions().get(ex.id)
+    if code is None:
+        print(f"⚠️ No stored solution for exercise {ex.id}; it is in solutions/ of the course repository.")
+        return None
+    print(f"📖 A worked solution for exercise {ex.id} ({ex.title}), from the solutions notebook:\n\n{code}")
+    return _SilentText(code)
+
+
+class _SilentText(str):
+    """The solution's code as a string that a notebook does not echo a second time."""
+
+    def _ipython_display_(self) -> None:
+        pass
 
 
 # --------------------------------------------------------------------------- progress
@@ -243,23 +320,51 @@ def _record_pass(exercise_id: str) -> None:
         warnings.warn(f"Could not save your progress ({error}).", stacklevel=3)
 
 
-def progress(chapter: int | None = None) -> dict[int, dict[str, list[str]]]:
+class Progress(dict):
+    """``{chapter: {"done": [...], "todo": [...]}}``, shown as the progress table.
+
+    :func:`progress` prints the table itself, so when a notebook cell ends with
+    ``progress()`` the returned value is not displayed again; shown later (``p``), it
+    prints the table.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._just_printed = False
+
+    def table(self) -> str:
+        lines = []
+        for number, row in self.items():
+            total = len(row["done"]) + len(row["todo"])
+            bar = "■" * len(row["done"]) + "□" * len(row["todo"])
+            todo = f" — still to do: {', '.join(row['todo'])}" if row["todo"] else " — complete 🎉"
+            lines.append(f"Chapter {number:>2}: {bar} {len(row['done'])}/{total}{todo}")
+        return "\n".join(lines)
+
+    def _ipython_display_(self) -> None:
+        if self._just_printed:
+            self._just_printed = False
+            return
+        print(self.table())
+
+
+def progress(chapter: int | None = None) -> Progress:
     """Print which exercises you have passed, chapter by chapter.
 
-    Returns ``{chapter: {"done": [...], "todo": [...]}}``.
+    Returns a :class:`Progress`, a dict ``{chapter: {"done": [...], "todo": [...]}}``.
     """
     passed = _read_progress()
-    table: dict[int, dict[str, list[str]]] = {}
+    table = Progress()
     for ex in all_exercises():
         if chapter is not None and ex.chapter != chapter:
             continue
         row = table.setdefault(ex.chapter, {"done": [], "todo": []})
         row["done" if ex.id in passed else "todo"].append(ex.id)
-    for number, row in table.items():
-        total = len(row["done"]) + len(row["todo"])
-        bar = "■" * len(row["done"]) + "□" * len(row["todo"])
-        todo = f" — still to do: {', '.join(row['todo'])}" if row["todo"] else " — complete 🎉"
-        print(f"Chapter {number:>2}: {bar} {len(row['done'])}/{total}{todo}")
+    if table:
+        print(table.table())
+    else:
+        print(f"⚠️ Chapter {chapter} has no exercises." if chapter is not None else "No exercises found.")
+    table._just_printed = True
     return table
 
 
@@ -271,6 +376,30 @@ def _short(value: Any) -> str:
         return f"{value:.6g}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _distinct(got: Any, expected: Any, shown_got: str, shown_expected: str) -> tuple[str, str]:
+    """Renderings of two different numbers that do not read the same ("3.0001" vs "3.0001").
+
+    Adds digits until they differ; a float32 answer is named as such, since float32
+    holds only about 7 significant digits.
+    """
+    if shown_got != shown_expected:
+        return shown_got, shown_expected
+    try:
+        a = np.asarray(got.detach().cpu() if hasattr(got, "detach") else got)
+        b = np.asarray(expected, dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return shown_got, shown_expected
+    if a.ndim or b.ndim:
+        return shown_got, shown_expected
+    for digits in (10, 17):
+        shown_got, shown_expected = f"{float(a):.{digits}g}", f"{float(b):.{digits}g}"
+        if shown_got != shown_expected:
+            break
+    if a.dtype == np.float32:
+        shown_got += " (float32, which keeps only about 7 significant digits: compute in float64)"
+    return shown_got, shown_expected
 
 
 def _learner_line(error: BaseException) -> str:
@@ -310,13 +439,55 @@ def call(fn: Any, *args: Any, name: str | None = None, allow_mutation: bool = Fa
             f"calling {label}({shown}) raised {type(error).__name__}: {error}{_learner_line(error)}"
         ) from None
     if not allow_mutation:
-        for position, (before, after) in enumerate(zip(args, copies[0])):
-            if isinstance(before, np.ndarray) and not np.array_equal(before, after, equal_nan=True):
+        given = [*((f"argument number {i + 1}", a, b) for i, (a, b) in enumerate(zip(args, copies[0]))),
+                 *((f"argument {k}=", v, copies[1][k]) for k, v in kwargs.items())]
+        for what, before, after in given:
+            where = _changed(before, after)
+            if where is not None:
+                inside = f" (at {what.rstrip('=')}{where})" if where else ""
                 raise CheckFailed(
-                    f"{label} changed its argument number {position + 1} in place "
-                    "(e.g. `w -= ...`). Compute a new array instead (`w = w - ...`)."
+                    f"{label} changed its {what.rstrip('=')} in place{inside} (e.g. `w -= ...` or "
+                    "`x[0] = ...`). Compute a new array instead (`w = w - ...`, or work on a copy)."
                 )
     return out
+
+
+def _changed(before: Any, after: Any, depth: int = 0) -> str | None:
+    """Where ``after`` (what the learner's code received) differs from ``before``.
+
+    None when nothing changed, else the path inside containers ('' for the object
+    itself, "['w']", "[1]"). Arrays and tensors compare by value (NaN equals NaN);
+    dicts, lists and tuples are searched recursively.
+    """
+    if depth > 20:
+        return None
+    if hasattr(before, "detach") and hasattr(before, "cpu"):  # a tensor, without importing torch
+        try:
+            a, b = before.detach().cpu().numpy(), after.detach().cpu().numpy()
+        except (AttributeError, TypeError, RuntimeError):
+            return None
+        return None if a.shape == b.shape and np.array_equal(a, b, equal_nan=True) else ""
+    if isinstance(before, np.ndarray):
+        same = isinstance(after, np.ndarray) and before.shape == after.shape and np.array_equal(
+            before, after, equal_nan=before.dtype.kind in "fc")
+        return None if same else ""
+    if isinstance(before, dict):
+        if not isinstance(after, dict) or set(before) != set(after):
+            return ""
+        for key in before:
+            inner = _changed(before[key], after[key], depth + 1)
+            if inner is not None:
+                return f"[{key!r}]{inner}"
+        return None
+    if isinstance(before, (list, tuple)):
+        if type(after) is not type(before) or len(before) != len(after):
+            return ""
+        for index, (a, b) in enumerate(zip(before, after)):
+            inner = _changed(a, b, depth + 1)
+            if inner is not None:
+                return f"[{index}]{inner}"
+        return None
+    return None
 
 
 def expect_array(
@@ -354,7 +525,8 @@ def expect_array(
         raise CheckFailed(f"{name} contains NaN or infinity: look for overflow in exp or a division by zero.")
     if not np.allclose(arr, expected, rtol=rtol, atol=atol):
         if arr.ndim == 0:
-            raise CheckFailed(f"{name} is {_short(float(arr))}, expected {_short(float(expected))}.")
+            shown_got, shown_expected = _distinct(arr, expected, _short(float(arr)), _short(float(expected)))
+            raise CheckFailed(f"{name} is {shown_got}, expected {shown_expected}.")
         diff = np.abs(arr.astype(np.float64) - expected.astype(np.float64))
         worst = np.unravel_index(int(np.argmax(diff)), diff.shape)
         where = ", ".join(str(int(i)) for i in worst)
@@ -427,7 +599,7 @@ def _brief(value: Any) -> str | None:
 def diagnose(
     got: Any,
     expected: Any,
-    likely_bugs: Iterable[tuple[Any, str]],
+    likely_bugs: Iterable[tuple[Any, ...]],
     *,
     name: str,
     rtol: float = 1e-6,
@@ -435,18 +607,21 @@ def diagnose(
 ) -> None:
     """Name the bug when ``got`` is not ``expected`` but equals what a known mistake produces.
 
-    ``likely_bugs`` pairs the value a mistake would produce with its explanation. Does
-    nothing when ``got`` is right or matches no known mistake (the caller then reports
-    the difference itself, e.g. with :func:`expect_array`).
+    ``likely_bugs`` pairs the value a mistake would produce with its explanation, and
+    optionally a third item: advice for the next :func:`hint` (by default the
+    explanation itself). Does nothing when ``got`` is right or matches no known mistake
+    (the caller then reports the difference itself, e.g. with :func:`expect_array`).
     """
     if close(got, expected, rtol=rtol, atol=atol):
         return
-    for wrong_value, explanation in likely_bugs:
+    for wrong_value, explanation, *advice in likely_bugs:
         if not close(wrong_value, expected, rtol=rtol, atol=atol) and close(got, wrong_value, rtol=rtol, atol=atol):
             shown_got, shown_expected = _brief(got), _brief(expected)
+            tip = advice[0] if advice else explanation
             if shown_got is None or shown_expected is None:
-                raise CheckFailed(f"{name} is wrong: {explanation}")
-            raise CheckFailed(f"{name} is {shown_got}, expected {shown_expected}: {explanation}")
+                raise CheckFailed(f"{name} is wrong: {explanation}", advice=tip)
+            shown_got, shown_expected = _distinct(got, expected, shown_got, shown_expected)
+            raise CheckFailed(f"{name} is {shown_got}, expected {shown_expected}: {explanation}", advice=tip)
 
 
 def expect_tuple(got: Any, *, label: str, names: str) -> tuple[Any, ...]:
@@ -479,5 +654,6 @@ def expect_scalar(got: Any, expected: float, *, name: str, rtol: float = 1e-6, a
     if not np.isfinite(value):
         raise CheckFailed(f"{name} is {value}: look for overflow in exp or a division by zero.")
     if not np.isclose(value, expected, rtol=rtol, atol=atol):
-        raise CheckFailed(f"{name} is {_short(value)}, expected {_short(float(expected))}.")
+        shown_got, shown_expected = _distinct(got, float(expected), _short(value), _short(float(expected)))
+        raise CheckFailed(f"{name} is {shown_got}, expected {shown_expected}.")
     return value
