@@ -70,10 +70,26 @@ def _check_prf(fn: Callable) -> None:
         ("a batch of 40 labels", y_true, y_pred),
         ("y_true = [1, 1, 1, 0, 0], y_pred = [1, 0, 0, 1, 0]", np.array([1, 1, 1, 0, 0]), np.array([1, 0, 0, 1, 0])),
         ("boolean arrays", y_true.astype(bool), y_pred.astype(bool)),
+        # The edges where the guards live: no false positives, a single positive, no actual positive.
+        ("perfect predictions", y_true, y_true.copy()),
+        ("y_true = y_pred = [0, 0, 1, 0] (one positive, found)", np.array([0, 0, 1, 0]), np.array([0, 0, 1, 0])),
+        ("y_true = [0, 0, 0, 0, 0] (no actual positive), y_pred = [1, 0, 0, 1, 0]",
+         np.zeros(5, dtype=int), np.array([1, 0, 0, 1, 0])),
     ]
     for label, yt, yp in cases:
         shown = f"precision_recall_f1 on {label}"
-        p, r, f = _tuple(call(fn, yt, yp), 3, shown, "precision, recall, f1")
+        with np.errstate(divide="raise", invalid="raise"):
+            try:
+                answer = call(fn, yt, yp)
+            except CheckFailed as failure:
+                if "FloatingPointError" in str(failure) or "ZeroDivisionError" in str(failure):
+                    raise CheckFailed(
+                        f"{shown} divides 0 by 0. When a denominator is 0 (TP + FP: nothing predicted positive; "
+                        "TP + FN: nothing truly positive) return 0.0 for that score, as scikit-learn does with "
+                        "zero_division=0."
+                    ) from None
+                raise
+        p, r, f = _tuple(answer, 3, shown, "precision, recall, f1")
         p, r, f = _number(p, "precision"), _number(r, "recall"), _number(f, "f1")
         ep, er, ef = _prf(np.asarray(yt).astype(int), np.asarray(yp).astype(int))
         if np.isclose(p, er) and np.isclose(r, ep) and not np.isclose(ep, er):
