@@ -218,12 +218,14 @@ class Setting:
     scope: dict[str, Any]
 
 
-def chapter_settings(chapter: int) -> dict[str, Setting]:
+def chapter_settings(chapter: int, skip: dict[str, str] | None = None) -> dict[str, Setting]:
     """Run the chapter's solutions notebook cell by cell, keeping what each exercise needs.
 
     The cells run in this process (Agg backend, output discarded), in order, as Jupyter runs them;
-    before the first answer cell of an exercise, the namespace is copied for its mutants.
+    before the first answer cell of an exercise, the namespace is copied for its mutants. The run
+    stops after the last exercise not in ``skip``.
     """
+    skip = skip or {}
     import contextlib
     import io
     import os
@@ -242,13 +244,14 @@ def chapter_settings(chapter: int) -> dict[str, Setting]:
     [path] = sorted((ROOT / "solutions").glob(f"{chapter:02d}_*_solutions.ipynb"))
     transform = TransformerManager().transform_cell
     scope: dict[str, Any] = {"__name__": "__main__"}
+    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+    needed = [i for i, c in enumerate(cells) if any(e not in skip for e, _ in _CHECK_CALL.findall(c.source))]
+    cells = cells[: needed[-1] + 1] if needed else []   # what comes after (a long training run) is not needed
     settings: dict[str, Setting] = {}
     waiting: list[str] = []
     lines: set[int] = set()
     snapshot: dict[str, Any] | None = None
-    for cell in nbformat.read(path, as_version=4).cells:
-        if cell.cell_type != "code":
-            continue
+    for cell in cells:
         if begin in cell.source:
             if not waiting:
                 snapshot = dict(scope)
@@ -338,7 +341,7 @@ def run_exercise(setting: Setting, equivalent: dict[str, str] | None = None, sec
 def run_chapter(chapter: int, equivalent: dict[str, dict[str, str]],
                 skip: dict[str, str] | None = None) -> list[Outcome]:
     """Mutants of every exercise of a chapter, except those in ``skip`` (open-ended ones)."""
-    settings = chapter_settings(chapter)
+    settings = chapter_settings(chapter, skip)
     return [run_exercise(s, equivalent.get(i, {})) for i, s in
             sorted(settings.items(), key=lambda kv: int(kv[0].split(".")[1])) if i not in (skip or {})]
 

@@ -140,6 +140,22 @@ def _single_model_not_a_pair():
 
 
 # --------------------------------------------------------------------------- wrong answers: 7.3
+def latent_map_floor_divided(encoder, images, seed):
+    x = images.reshape(len(images), -1).astype("float32") // 255.0      # every pixel becomes 0 or 1
+    return TSNE(n_components=2, init="pca", random_state=seed).fit_transform(np.asarray(encoder(x)))
+
+
+def cluster_scores_scaled_by_256(images, labels, encoder, num_clusters, seed):
+    x = images.reshape(len(images), -1).astype("float32") / 256.0
+    return {"raw": _scores(x, labels, num_clusters, seed),
+            "latent": _scores(np.asarray(encoder(x)), labels, num_clusters, seed)}
+
+
+def kl_sparsity_clipped_below_only(codes, rho):
+    rho_hat = np.maximum(codes.mean(axis=0), 1e-6)                      # a unit that always fires: log(0)
+    return np.sum(rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))
+
+
 def latent_map_of_pixels(encoder, images, seed):
     x = images.reshape(len(images), -1).astype("float32") / 255.0
     return TSNE(n_components=2, init="pca", random_state=seed).fit_transform(x)
@@ -272,6 +288,7 @@ WRONG_WITH_MESSAGES = {
         (latent_map_unscaled, "divide by 255"),
         (latent_map_not_flattened, "reshape"),
         (latent_map_returns_estimator, "fit_transform"),
+        (latent_map_floor_divided, "rounded to 0"),
     ],
     "7.4": [
         (denoiser_identity, "returns its input unchanged"),
@@ -286,6 +303,7 @@ WRONG_WITH_MESSAGES = {
         (kl_sparsity_mean_over_units, "sum them"),
         (kl_sparsity_unclipped, "stay finite"),
         (kl_sparsity_per_unit, "one per unit"),
+        (kl_sparsity_clipped_below_only, "always fires"),
     ],
     "7.6": [
         (cluster_scores_pixels_twice, "both clusterings ran on the pixels"),
@@ -294,6 +312,7 @@ WRONG_WITH_MESSAGES = {
         (cluster_scores_swapped, "'raw' and 'latent' swapped"),
         (cluster_scores_unscaled, "divide by 255"),
         (cluster_scores_returns_tuple, "should return a dict"),
+        (cluster_scores_scaled_by_256, "divided by 256"),
     ],
 }
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 OPEN_ENDED: dict[str, str] = {
     "3.5": "train any MLP that reaches the accuracy target on the moons",
     "4.7": "train any regularised network that reaches the accuracy target on held-out digits",
+    "5.6": "train any small CNN that reaches the accuracy target within the budget",
+    "7.2": "train any autoencoder whose reconstruction error meets the target",
+    "7.4": "train any denoiser whose error on noisy digits meets the target",
 }
 
 #: Mutants that compute what the original computes, by exercise, with the reason.
@@ -21,6 +24,13 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "line 10:58: drop the right term of +": "precision > 0 vs precision + recall > 0: both are 0 together",
         "line 10:58: drop the left term of +": "recall > 0 vs precision + recall > 0: both are 0 together",
     },
+    "5.5": {"line 9:41: 1 -> 2": "reshape(N, C, -2) is reshape(N, C, -1): NumPy reads any negative size as 'the rest'"},
+    "7.3": {"line 3:37: 1 -> 2": "reshape(N, -2) is reshape(N, -1)"},
+    "7.6": {
+        "line 3:37: 1 -> 2": "reshape(N, -2) is reshape(N, -1)",
+        "line 6:59: 10 -> 11": "the number of K-means restarts is the learner's choice; 9 or 11 are right answers too",
+        "line 6:59: 10 -> 9": "the number of K-means restarts is the learner's choice; 9 or 11 are right answers too",
+    },
 }
 
 import pytest  # noqa: E402
@@ -29,8 +39,9 @@ from mutation import kill_rate, mutants, run_chapter  # noqa: E402
 
 #: The kill rate every chapter's checks must reach (issue 16).
 REQUIRED = 0.95
-#: Chapters held to REQUIRED today; the others are measured by `python tests/mutation.py N`.
-CHAPTERS = (1, 2, 3, 4)
+#: Chapters held to REQUIRED today; chapters 8-10 are being rewritten and join when their
+#: exercises settle (`python tests/mutation.py 8` measures one meanwhile).
+CHAPTERS = (1, 2, 3, 4, 5, 6, 7)
 
 
 def test_the_mutator_makes_each_kind_of_change():

@@ -207,7 +207,8 @@ def _check_pool_forward(fn: Callable) -> None:
 @one_torch_thread()
 def _check_pool_backward(fn: Callable) -> None:
     rng = np.random.default_rng(54)
-    for x_shape, size, stride in [((2, 3, 8, 8), 2, 2), ((2, 2, 9, 9), 3, 2), ((1, 1, 7, 7), 3, 1)]:
+    # Non-square inputs too, so that mixing up the height and width axes shows.
+    for x_shape, size, stride in [((2, 3, 8, 8), 2, 2), ((2, 2, 9, 9), 3, 2), ((1, 1, 7, 7), 3, 1), ((1, 2, 6, 10), 2, 2)]:
         x = rng.normal(size=x_shape)
         out_shape = _torch_pool(x, size, stride).shape
         grad_out = rng.normal(size=out_shape)

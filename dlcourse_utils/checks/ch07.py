@@ -84,8 +84,15 @@ class _StandInEncoder:
 
     _centres = 3.0 * np.eye(4, 6)
 
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []   # every batch it was given, for the checks to inspect
+
+    def __deepcopy__(self, memo: dict) -> "_StandInEncoder":
+        return self   # call() copies the arguments; the check must still see what this encoder was given
+
     def __call__(self, x: Any) -> np.ndarray:
         x = np.asarray(x)
+        self.seen.append(x)
         if x.ndim != 2 or x.shape[1] != 784:
             raise ValueError(
                 f"the encoder takes flattened images of shape (N, 784), got {x.shape}: "
@@ -105,6 +112,23 @@ class _StandInEncoder:
     def predict(self, x: Any, verbose: int = 0, **kwargs: Any) -> np.ndarray:
         """Like a Keras model's ``predict``."""
         return self(x)
+
+
+def _expect_scaled_inputs(encoder: _StandInEncoder, images: np.ndarray, shown: str) -> None:
+    """The encoder must have been given exactly the flat images divided by 255, as it was trained."""
+    want = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    for x in encoder.seen:
+        if x.shape == want.shape and not np.allclose(x, want, rtol=1e-6, atol=1e-7):
+            lit = want > 0
+            if np.mean(x[lit] == 0) > 0.5:
+                how = "most pixels were rounded to 0: integer or floor division?"
+            else:
+                ratio = np.median(want[lit] / np.where(x[lit] == 0, np.nan, x[lit]))
+                how = f"they look divided by {255 * float(ratio):.4g}"
+            raise CheckFailed(
+                f"{shown} gave the encoder pixels that are not images / 255 ({how}). Scale exactly as the "
+                "encoder was trained: x = images.reshape(len(images), -1).astype('float32') / 255.0."
+            )
 
 
 def _one_thread() -> Any:
@@ -266,6 +290,7 @@ def _grade_latent_map(fn: Callable) -> None:
         raise CheckFailed(f"{shown} returned shape {points.shape}, expected ({len(images)}, 2): one 2-D point per image.")
     if not np.all(np.isfinite(points)):
         raise CheckFailed(f"{shown} contains NaN or infinity.")
+    _expect_scaled_inputs(encoder, images, shown)
     again = _as_array(call(fn, encoder, images, 0, name="latent_map"), shown)
     if not np.allclose(points, again):
         raise CheckFailed(
@@ -383,16 +408,18 @@ def _check_kl(fn: Callable) -> None:
                     and not np.isclose(wrong, expected) and np.isclose(float(value), wrong, rtol=1e-6):
                 raise CheckFailed(f"{shown} is {float(value):.6g}, expected {expected:.6g}: {explanation}")
         expect_scalar(value, expected, name=shown)
-    dead = np.full((4, 3), 0.2)
-    dead[:, 1] = 0.0                                   # a unit that never fires
-    shown = "kl_sparsity(codes with a unit that never fires, rho=0.05)"
-    got = call(fn, dead, 0.05, name="kl_sparsity")
-    if got is None or np.ndim(got) != 0 or not np.isfinite(float(got)):
-        raise CheckFailed(
-            f"{shown} is {got}: for a unit whose rho_hat is 0 the penalty must stay finite. "
-            "Clip rho_hat into [1e-6, 1 - 1e-6] before taking logarithms."
-        )
-    expect_scalar(got, _kl_reference(dead, 0.05), name=shown, rtol=1e-3)
+    for what, value in (("never fires", 0.0), ("always fires", 1.0)):
+        extreme = np.full((4, 3), 0.2)
+        extreme[:, 1] = value
+        shown = f"kl_sparsity(codes with a unit that {what}, rho=0.05)"
+        with np.errstate(divide="ignore", invalid="ignore"):
+            got = call(fn, extreme, 0.05, name="kl_sparsity")
+        if got is None or np.ndim(got) != 0 or not np.isfinite(float(got)):
+            raise CheckFailed(
+                f"{shown} is {got}: for a unit whose rho_hat is {value:g} the penalty must stay finite. "
+                "Clip rho_hat into [1e-6, 1 - 1e-6] before taking logarithms."
+            )
+        expect_scalar(got, _kl_reference(extreme, 0.05), name=shown, rtol=1e-3)
 
 
 # --------------------------------------------------------------------------- 7.6
@@ -431,8 +458,9 @@ def _grade_cluster_scores(fn: Callable) -> None:
     if not isinstance(got, dict) or set(got) != {"raw", "latent"}:
         keys = sorted(got) if isinstance(got, dict) else type(got).__name__
         raise CheckFailed(f"{shown} should return a dict with the keys 'raw' and 'latent', got {keys}.")
+    _expect_scaled_inputs(encoder, images, shown)
     x = images.reshape(len(images), -1).astype(np.float64) / 255.0
-    expected = {"raw": _kmeans_scores(x, labels, 4, 0), "latent": _kmeans_scores(encoder(x), labels, 4, 0)}
+    expected = {"raw": _kmeans_scores(x, labels, 4, 0), "latent": _kmeans_scores(_StandInEncoder()(x), labels, 4, 0)}
     scores = {}
     for key in ("raw", "latent"):
         pair = got[key]
