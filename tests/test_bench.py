@@ -82,3 +82,11 @@ def test_header_runtime_agrees_with_the_benchmark(path):
     assert abs(promised - measured) <= max(15, 0.5 * measured), (
         f"{path.name} promises about {promised} s but the benchmark measured {measured:.0f} s"
     )
+
+
+def test_chapters_8_to_10_get_150_seconds_the_others_120():
+    root = bench.ROOT
+    assert bench.budget_of(root / "chapters" / "08_generative.ipynb")["seconds"] == 150
+    assert bench.budget_of(root / "chapters" / "10_deployment.ipynb")["seconds"] == 150
+    assert bench.budget_of(root / "chapters" / "07_autoencoders.ipynb")["seconds"] == 120
+    assert bench.budget_of(root / "solutions" / "09_transformers_solutions.ipynb")["seconds"] == 90
