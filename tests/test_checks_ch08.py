@@ -267,6 +267,152 @@ def vae_loss_per_image(logits, x, mu, logvar):
 
 
 # (wrong answer, a substring its failure message must contain)
+
+# --------------------------------------------------------------------------- diffusion: reference answers
+def _per_example(values, like):
+    return values.reshape(-1, *[1] * (like.dim() - 1))
+
+
+def q_sample(x0, t, eps, alpha_bars):
+    abar = _per_example(alpha_bars[t], x0)
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * eps
+
+
+def ddpm_loss(model, x0, t, eps, alpha_bars):
+    return F.mse_loss(model(q_sample(x0, t, eps, alpha_bars), t), eps)
+
+
+def reverse_step(x_t, t, eps_hat, betas, alpha_bars, z):
+    alpha_bar_prev = alpha_bars[t - 1] if t > 0 else torch.tensor(1.0)
+    mean = (x_t - betas[t] / (1 - alpha_bars[t]).sqrt() * eps_hat) / (1 - betas[t]).sqrt()
+    if t == 0:
+        return mean
+    return mean + (betas[t] * (1 - alpha_bar_prev) / (1 - alpha_bars[t])).sqrt() * z
+
+
+def nearest_distances(samples, reference):
+    squared = (samples ** 2).sum(1, keepdim=True) - 2 * samples @ reference.T + (reference ** 2).sum(1)
+    return squared.clamp_min(0).min(dim=1).values.sqrt()
+
+
+REFERENCE.update({"8.8": q_sample, "8.9": ddpm_loss, "8.10": reverse_step, "8.11": nearest_distances})
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.8
+def q_sample_no_sqrt(x0, t, eps, alpha_bars):
+    abar = _per_example(alpha_bars[t], x0)
+    return abar * x0 + (1 - abar) * eps
+
+
+def q_sample_variance_on_noise(x0, t, eps, alpha_bars):
+    abar = _per_example(alpha_bars[t], x0)
+    return abar.sqrt() * x0 + (1 - abar) * eps
+
+
+def q_sample_off_by_one(x0, t, eps, alpha_bars):
+    padded = torch.cat([torch.ones(1), alpha_bars])             # reads alpha_bars[t - 1]
+    abar = _per_example(padded[t], x0)
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * eps
+
+
+def q_sample_swapped(x0, t, eps, alpha_bars):
+    abar = _per_example(alpha_bars[t], x0)
+    return (1 - abar).sqrt() * x0 + abar.sqrt() * eps
+
+
+def q_sample_broadcast_on_last_axis(x0, t, eps, alpha_bars):
+    abar = alpha_bars[t]                                        # (B,) meets the last axis, not the batch
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * eps
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.9
+def ddpm_loss_target_x0(model, x0, t, eps, alpha_bars):
+    return F.mse_loss(model(q_sample(x0, t, eps, alpha_bars), t), x0)
+
+
+def ddpm_loss_clean_input(model, x0, t, eps, alpha_bars):
+    return F.mse_loss(model(x0, t), eps)
+
+
+def ddpm_loss_summed(model, x0, t, eps, alpha_bars):
+    return F.mse_loss(model(q_sample(x0, t, eps, alpha_bars), t), eps, reduction="sum")
+
+
+def ddpm_loss_item(model, x0, t, eps, alpha_bars):
+    return F.mse_loss(model(q_sample(x0, t, eps, alpha_bars), t), eps).item()
+
+
+def ddpm_loss_under_no_grad(model, x0, t, eps, alpha_bars):
+    with torch.no_grad():
+        return F.mse_loss(model(q_sample(x0, t, eps, alpha_bars), t), eps)
+
+
+def ddpm_loss_l1(model, x0, t, eps, alpha_bars):
+    return F.l1_loss(model(q_sample(x0, t, eps, alpha_bars), t), eps)
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.10
+def reverse_step_noise_at_the_end(x_t, t, eps_hat, betas, alpha_bars, z):
+    alpha_bar_prev = alpha_bars[t - 1] if t > 0 else torch.tensor(1.0)
+    mean = (x_t - betas[t] / (1 - alpha_bars[t]).sqrt() * eps_hat) / (1 - betas[t]).sqrt()
+    beta_tilde = betas[t] * (1 - alpha_bar_prev) / (1 - alpha_bars[t])
+    return mean + (beta_tilde.sqrt() if t > 0 else betas[t].sqrt()) * z
+
+
+def reverse_step_beta_variance(x_t, t, eps_hat, betas, alpha_bars, z):
+    mean = (x_t - betas[t] / (1 - alpha_bars[t]).sqrt() * eps_hat) / (1 - betas[t]).sqrt()
+    return mean if t == 0 else mean + betas[t].sqrt() * z
+
+
+def reverse_step_no_noise(x_t, t, eps_hat, betas, alpha_bars, z):
+    return (x_t - betas[t] / (1 - alpha_bars[t]).sqrt() * eps_hat) / (1 - betas[t]).sqrt()
+
+
+def reverse_step_divides_by_alpha_bar(x_t, t, eps_hat, betas, alpha_bars, z):
+    alpha_bar_prev = alpha_bars[t - 1] if t > 0 else torch.tensor(1.0)
+    mean = (x_t - betas[t] / (1 - alpha_bars[t]).sqrt() * eps_hat) / alpha_bars[t].sqrt()
+    return mean if t == 0 else mean + (betas[t] * (1 - alpha_bar_prev) / (1 - alpha_bars[t])).sqrt() * z
+
+
+def reverse_step_adds_noise_estimate(x_t, t, eps_hat, betas, alpha_bars, z):
+    return reverse_step(x_t, t, -eps_hat, betas, alpha_bars, z)
+
+
+def reverse_step_no_sqrt_on_noise_coefficient(x_t, t, eps_hat, betas, alpha_bars, z):
+    alpha_bar_prev = alpha_bars[t - 1] if t > 0 else torch.tensor(1.0)
+    mean = (x_t - betas[t] / (1 - alpha_bars[t]) * eps_hat) / (1 - betas[t]).sqrt()
+    return mean if t == 0 else mean + (betas[t] * (1 - alpha_bar_prev) / (1 - alpha_bars[t])).sqrt() * z
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.11
+def nearest_squared(samples, reference):
+    return torch.cdist(samples, reference).min(dim=1).values ** 2
+
+
+def nearest_index(samples, reference):
+    return torch.cdist(samples, reference).argmin(dim=1)
+
+
+def nearest_farthest(samples, reference):
+    return torch.cdist(samples, reference).max(dim=1).values
+
+
+def nearest_wrong_axis(samples, reference):
+    return torch.cdist(samples, reference).min(dim=0).values
+
+
+def nearest_mean_distance(samples, reference):
+    return torch.cdist(samples, reference).mean(dim=1)
+
+
+def nearest_manhattan(samples, reference):
+    return torch.cdist(samples, reference, p=1).min(dim=1).values
+
+
+def nearest_unclamped(samples, reference):
+    squared = (samples ** 2).sum(1, keepdim=True) - 2 * samples @ reference.T + (reference ** 2).sum(1)
+    return (squared - 1e-6).min(dim=1).values.sqrt()         # an exact copy rounds below zero: NaN
+
 WRONG_WITH_MESSAGES = {
     "8.1": [
         (reparam_variance_as_std, "uses exp(logvar), the variance"),
@@ -321,6 +467,38 @@ WRONG_WITH_MESSAGES = {
         (vae_loss_summed_over_batch, "it sums over the batch"),
         (vae_loss_sigmoid_first, "applies the sigmoid before"),
         (vae_loss_per_image, "should be a single number"),
+    ],
+    "8.8": [
+        (q_sample_no_sqrt, "need square roots"),
+        (q_sample_variance_on_noise, "scaled by the variance"),
+        (q_sample_off_by_one, "one step too early"),
+        (q_sample_swapped, "swapped"),
+        (q_sample_broadcast_on_last_axis, "raised RuntimeError"),
+    ],
+    "8.9": [
+        (ddpm_loss_target_x0, "predicts the noise eps"),
+        (ddpm_loss_clean_input, "give it the noisy x_t"),
+        (ddpm_loss_summed, "take the mean over every element"),
+        (ddpm_loss_item, "not connected to the model's parameters"),
+        (ddpm_loss_under_no_grad, "not connected to the model's parameters"),
+        (ddpm_loss_l1, "mean absolute error"),
+    ],
+    "8.10": [
+        (reverse_step_noise_at_the_end, "adds noise at the last step"),
+        (reverse_step_beta_variance, "posterior variance"),
+        (reverse_step_no_noise, "no fresh noise"),
+        (reverse_step_divides_by_alpha_bar, "divides by sqrt(alpha_bar_t)"),
+        (reverse_step_adds_noise_estimate, "subtracts it"),
+        (reverse_step_no_sqrt_on_noise_coefficient, "needs the square root"),
+    ],
+    "8.11": [
+        (nearest_squared, "squared distances"),
+        (nearest_index, "index of the nearest"),
+        (nearest_farthest, "farthest"),
+        (nearest_wrong_axis, "over the reference set"),
+        (nearest_mean_distance, "averages the distances"),
+        (nearest_manhattan, "Manhattan"),
+        (nearest_unclamped, "Clamp it at 0"),
     ],
 }
 

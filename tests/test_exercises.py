@@ -79,7 +79,8 @@ def test_every_exercise_of_the_chapter_is_checked_in_its_notebook(solution):
     ids = [exercise_id for _, exercise_id in check_cells(nb)]
     registered = [e.id for e in checks.all_exercises() if e.chapter == chapter_of(solution)]
     assert ids == registered, "check cells and registered graders must match one to one, in order"
-    assert 4 <= len(ids) <= 8
+    # Enough to practise the chapter, few enough to finish in a sitting or two.
+    assert 4 <= len(ids) <= 12, f"{len(ids)} exercises"
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)

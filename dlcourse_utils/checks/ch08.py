@@ -1,4 +1,4 @@
-"""Graders for chapter 8, generative models (exercises 8.1-8.7).
+"""Graders for chapter 8, generative models (exercises 8.1-8.11).
 
 The chapter's conventions, which the graders share: an encoder outputs a mean ``mu``
 and a log-variance ``logvar`` (so sigma = exp(logvar / 2)); the prior is N(0, I);
@@ -9,7 +9,8 @@ of two mean binary cross-entropies (real -> 1, fake -> 0) and the generator loss
 the non-saturating -log D(G(z)), both computed from logits.
 
 Learner code is PyTorch; answers may be tensors or NumPy arrays. References are
-computed here in float64 NumPy, on fixed inputs, so every check is deterministic.
+computed here in float64 NumPy. Exercises 8.1-8.7 use fixed inputs; the diffusion
+exercises 8.8-8.11 draw fresh inputs on every call from one seeded stream.
 """
 from __future__ import annotations
 
@@ -457,3 +458,223 @@ def _check_vae_loss(fn: Callable) -> None:
     ]
     diagnose(got, expected, bugs, name=f"the loss from {shown}", rtol=_RTOL, atol=_ATOL)
     expect_scalar(got, expected, name=f"the loss from {shown}", rtol=_RTOL, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- diffusion (8.8-8.11)
+# Each call draws fresh inputs from one seeded stream, so a table of memorised answers cannot
+# pass, while a test session stays reproducible.
+_FRESH = np.random.default_rng(808)
+
+
+def _cosine_schedule(num_timesteps: int) -> tuple[np.ndarray, np.ndarray]:
+    """betas and alpha_bars (float64, shape (T,)) of the chapter's cosine schedule."""
+    f = np.cos((np.arange(num_timesteps + 1) / num_timesteps + 0.008) / 1.008 * np.pi / 2) ** 2
+    betas = np.minimum(1 - f[1:] / f[:-1], 0.999)
+    return betas, np.cumprod(1 - betas)
+
+
+def _bcast(per_example: np.ndarray, ndim: int) -> np.ndarray:
+    """(B,) -> (B, 1, ..., 1) with ndim axes in all."""
+    return per_example.reshape(-1, *([1] * (ndim - 1)))
+
+
+@exercise(
+    "8.8",
+    "Sampling x_t from q(x_t | x_0)",
+    hints=[
+        "No loop over steps: the closed form gives x_t from x_0 in one line, "
+        "x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, with each example's own t.",
+        "alpha_bars[t] picks one alpha_bar per example, shape (B,). Reshape it to (B, 1, ..., 1) "
+        "(e.g. .reshape(-1, *[1] * (x0.dim() - 1))) so it multiplies every pixel of its own example, "
+        "and take square roots of both coefficients.",
+        "abar = alpha_bars[t].reshape(-1, *[1] * (x0.dim() - 1)); "
+        "return abar.sqrt() * x0 + (1 - abar).sqrt() * eps",
+    ],
+)
+def _check_q_sample(fn: Callable) -> None:
+    betas, alpha_bars = _cosine_schedule(50)
+    for shape in ((5, 1, 4, 3), (6, 3)):
+        x0 = _FRESH.uniform(-1, 1, size=shape)
+        eps = _FRESH.normal(size=shape)
+        t = _FRESH.integers(0, 50, size=shape[0])
+        t[0], t[1] = 0, 49                                   # the first and the last step
+        shown = f"q_sample(x0, t, eps, alpha_bars) for x0 of shape {shape}, t = {t.tolist()}, T = 50"
+        got = as_numpy(call(fn, _t(x0), torch.tensor(t), _t(eps), _t(alpha_bars), name="q_sample"), name=shown)
+        abar = _bcast(alpha_bars[t], len(shape))
+        expected = np.sqrt(abar) * x0 + np.sqrt(1 - abar) * eps
+        abar_before = _bcast(np.concatenate([[1.0], alpha_bars])[t], len(shape))    # index t - 1
+        alpha = _bcast(1 - betas[t], len(shape))
+        bugs = [
+            (abar * x0 + (1 - abar) * eps, "the coefficients need square roots: the mean is sqrt(alpha_bar) x0 "
+                                           "and the noise's standard deviation sqrt(1 - alpha_bar)."),
+            (np.sqrt(abar) * x0 + (1 - abar) * eps, "the noise is scaled by the variance 1 - alpha_bar; scale it "
+                                                   "by the standard deviation sqrt(1 - alpha_bar)."),
+            (np.sqrt(abar_before) * x0 + np.sqrt(1 - abar_before) * eps,
+             "it reads alpha_bars one step too early (index t - 1); alpha_bars[t] is the value for this step."),
+            (np.sqrt(alpha) * x0 + np.sqrt(1 - alpha) * eps,
+             "it uses one step's alpha = 1 - beta; jumping from x0 to x_t needs the product alpha_bar."),
+            (np.sqrt(1 - abar) * x0 + np.sqrt(abar) * eps, "the two coefficients are swapped: the signal keeps "
+                                                           "sqrt(alpha_bar), the noise gets sqrt(1 - alpha_bar)."),
+        ]
+        diagnose(got, expected, bugs, name=f"x_t from {shown}", rtol=_RTOL, atol=_ATOL)
+        expect_array(got, expected, name=f"x_t from {shown}", rtol=_RTOL, atol=_ATOL)
+
+
+class _ToyDenoiser(torch.nn.Module):
+    """A tiny, deterministic 'network' for grading: a per-step gain and a learned bias."""
+
+    def __init__(self, num_timesteps: int) -> None:
+        super().__init__()
+        self.gain = torch.nn.Parameter(torch.linspace(0.3, 1.2, num_timesteps))
+        self.bias = torch.nn.Parameter(torch.tensor(0.1))
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return self.gain[t].reshape(-1, *[1] * (x.dim() - 1)) * torch.tanh(x) + self.bias
+
+    def numpy(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        gain = np.linspace(0.3, 1.2, len(self.gain))[t]
+        return _bcast(gain, x.ndim) * np.tanh(x) + 0.1
+
+
+@exercise(
+    "8.9",
+    "The DDPM training loss for one batch",
+    hints=[
+        "Three moves: make x_t from x0, t and eps with the closed form; ask the model for its "
+        "noise estimate model(x_t, t); compare that estimate with the noise eps you actually added.",
+        "Reuse your q_sample from exercise 8.8 (or the same formula). The loss is the mean squared "
+        "error over every element of the batch: F.mse_loss(model(x_t, t), eps). Keep it a tensor, "
+        "so that loss.backward() can train the model.",
+        "abar = alpha_bars[t].reshape(-1, *[1] * (x0.dim() - 1)); "
+        "x_t = abar.sqrt() * x0 + (1 - abar).sqrt() * eps; return F.mse_loss(model(x_t, t), eps)",
+    ],
+)
+def _check_ddpm_loss(fn: Callable) -> None:
+    betas, alpha_bars = _cosine_schedule(40)
+    model = _ToyDenoiser(40)
+    shape = (6, 1, 3, 4)
+    x0 = _FRESH.uniform(-1, 1, size=shape)
+    eps = _FRESH.normal(size=shape)
+    t = _FRESH.integers(0, 40, size=6)
+    t[0], t[1] = 0, 39
+    shown = f"ddpm_loss(model, x0, t, eps, alpha_bars) for x0 of shape {shape}, t = {t.tolist()}"
+    loss = call(fn, model, _t(x0), torch.tensor(t), _t(eps), _t(alpha_bars), name="ddpm_loss")
+    if not isinstance(loss, torch.Tensor) or loss.grad_fn is None:
+        raise CheckFailed(
+            f"the loss from {shown} is not connected to the model's parameters (got "
+            f"{type(loss).__name__}): return the tensor itself, without .item(), .detach() or torch.no_grad(), "
+            "so that loss.backward() can train the model."
+        )
+    got = _scalar(loss.detach(), f"the loss from {shown}")
+    abar = _bcast(alpha_bars[t], 4)
+    x_t = np.sqrt(abar) * x0 + np.sqrt(1 - abar) * eps
+    prediction = model.numpy(x_t, t)
+    expected = float(np.mean((prediction - eps) ** 2))
+    bugs = [
+        (np.mean((prediction - x0) ** 2), "it compares the model's output with x0; the model predicts the noise eps."),
+        (np.mean((model.numpy(x0, t) - eps) ** 2), "the model is given the clean x0; give it the noisy x_t."),
+        (np.sum((prediction - eps) ** 2), "it sums the squared errors; take the mean over every element."),
+        (np.mean(np.sum((prediction - eps) ** 2, axis=(1, 2, 3))),
+         "it sums over the pixels of each image; the chapter's loss is the mean over every element "
+         "(F.mse_loss's default)."),
+        (np.mean((prediction - x_t) ** 2), "it compares the model's output with x_t; the target is the noise eps."),
+        (np.mean(np.abs(prediction - eps)), "it is the mean absolute error; the DDPM loss is the mean squared error."),
+    ]
+    diagnose(got, expected, bugs, name=f"the loss from {shown}", rtol=_RTOL, atol=_ATOL)
+    expect_scalar(got, expected, name=f"the loss from {shown}", rtol=_RTOL, atol=_ATOL)
+
+
+@exercise(
+    "8.10",
+    "One reverse (denoising) step",
+    hints=[
+        "Two parts: the mean, which removes the predicted noise from x_t and rescales, and fresh "
+        "noise z scaled by a standard deviation, which is added at every step except the last (t = 0).",
+        "With alpha_t = 1 - betas[t]: mean = (x_t - betas[t] / sqrt(1 - alpha_bars[t]) * eps_hat) / "
+        "sqrt(alpha_t). The variance is beta_tilde = betas[t] * (1 - alpha_bar_prev) / (1 - alpha_bars[t]), "
+        "where alpha_bar_prev = alpha_bars[t - 1], or 1 when t = 0.",
+        "alpha_bar_prev = alpha_bars[t - 1] if t > 0 else torch.tensor(1.0); "
+        "mean = (x_t - betas[t] / (1 - alpha_bars[t]).sqrt() * eps_hat) / (1 - betas[t]).sqrt(); "
+        "if t == 0: return mean; "
+        "return mean + (betas[t] * (1 - alpha_bar_prev) / (1 - alpha_bars[t])).sqrt() * z",
+    ],
+)
+def _check_reverse_step(fn: Callable) -> None:
+    betas, alpha_bars = _cosine_schedule(30)
+    shape = (3, 1, 4, 4)
+    for t in (int(_FRESH.integers(1, 28)), 28, 0):   # the last step's beta is clipped to 0.999: too ill-conditioned for float32
+        x_t = _FRESH.normal(size=shape)
+        eps_hat = _FRESH.normal(size=shape)
+        z = _FRESH.normal(size=shape)
+        shown = f"reverse_step(x_t, t={t}, eps_hat, betas, alpha_bars, z) with T = 30"
+        got = as_numpy(call(fn, _t(x_t), t, _t(eps_hat), _t(betas), _t(alpha_bars), _t(z), name="reverse_step"),
+                       name=shown)
+        alpha, abar = 1 - betas[t], alpha_bars[t]
+        abar_prev = alpha_bars[t - 1] if t > 0 else 1.0
+        mean = (x_t - betas[t] / np.sqrt(1 - abar) * eps_hat) / np.sqrt(alpha)
+        beta_tilde = betas[t] * (1 - abar_prev) / (1 - abar)
+        expected = mean if t == 0 else mean + np.sqrt(beta_tilde) * z
+        # At t = 0 the posterior variance is 0, so noise there can only come with variance beta_0.
+        bugs = [] if t else [
+            (mean + np.sqrt(betas[t]) * z, "it adds noise at the last step (t = 0); the final step returns the "
+                                           "mean, since there is no x_{-1} to be uncertain about."),
+        ]
+        bugs += [
+            (mean + np.sqrt(betas[t]) * z, "it uses beta_t as the variance (sampling's other common choice); here "
+                                           "use the posterior variance beta_tilde = beta_t (1 - alpha_bar_prev) / "
+                                           "(1 - alpha_bar_t)."),
+            (mean, "no fresh noise is added: every step but the last adds sqrt(beta_tilde) * z."),
+            ((x_t - betas[t] / np.sqrt(1 - abar) * eps_hat) / np.sqrt(abar) + (np.sqrt(beta_tilde) * z if t else 0),
+             "it divides by sqrt(alpha_bar_t); one step back divides by sqrt(alpha_t) = sqrt(1 - beta_t)."),
+            ((x_t - betas[t] / (1 - abar) * eps_hat) / np.sqrt(alpha) + (np.sqrt(beta_tilde) * z if t else 0),
+             "the noise estimate is scaled by beta_t / (1 - alpha_bar_t); it needs the square root: "
+             "beta_t / sqrt(1 - alpha_bar_t)."),
+            ((x_t + betas[t] / np.sqrt(1 - abar) * eps_hat) / np.sqrt(alpha) + (np.sqrt(beta_tilde) * z if t else 0),
+             "it adds the predicted noise; a denoising step subtracts it."),
+            (mean + beta_tilde * z if t else mean, "z is scaled by the variance; scale it by the standard deviation "
+                                                   "sqrt(beta_tilde)."),
+        ]
+        diagnose(got, expected, bugs, name=f"x_(t-1) from {shown}", rtol=1e-4, atol=1e-5)
+        expect_array(got, expected, name=f"x_(t-1) from {shown}", rtol=1e-4, atol=1e-5)
+
+
+@exercise(
+    "8.11",
+    "The novelty check: distance to the nearest training image",
+    hints=[
+        "For each sample you need the smallest Euclidean distance to any row of the reference set: "
+        "one distance per sample, shape (N,).",
+        "Avoid Python loops over pairs. Either torch.cdist(samples, reference) gives the (N, M) matrix "
+        "of distances, or expand |a - b|^2 = |a|^2 - 2 a.b + |b|^2 with one matrix product. Then take "
+        ".min(dim=1).values (not the index) and, for the expansion, clamp tiny negatives to 0 before the sqrt.",
+        "squared = (samples ** 2).sum(1, keepdim=True) - 2 * samples @ reference.T + (reference ** 2).sum(1); "
+        "return squared.clamp_min(0).min(dim=1).values.sqrt()",
+    ],
+)
+def _check_nearest_distances(fn: Callable) -> None:
+    num_samples, num_reference, dim = int(_FRESH.integers(7, 12)), int(_FRESH.integers(20, 40)), 6
+    reference = _FRESH.uniform(0, 1, size=(num_reference, dim))
+    samples = _FRESH.uniform(0, 1, size=(num_samples, dim))
+    samples[0] = reference[3]                                       # an exact copy: distance 0
+    samples[1] = reference[5] + 1e-3                                 # a near-copy
+    shown = f"nearest_distances(samples, reference) for samples ({num_samples}, {dim}), reference ({num_reference}, {dim})"
+    got = as_numpy(call(fn, _t(samples), _t(reference), name="nearest_distances"), name=shown)
+    pairwise = np.sqrt(((samples[:, None, :] - reference[None, :, :]) ** 2).sum(-1))   # (N, M)
+    expected = pairwise.min(axis=1)
+    if isinstance(got, np.ndarray) and got.shape == expected.shape and np.isnan(got).any():
+        raise CheckFailed(
+            f"the distances from {shown} contain NaN where a sample equals a training image: rounding made a "
+            "squared distance slightly negative before the square root. Clamp it at 0 first (.clamp_min(0))."
+        )
+    bugs = [
+        (pairwise.min(axis=1) ** 2, "these are squared distances; take the square root."),
+        (pairwise.argmin(axis=1), "it returns the index of the nearest training image; return the distance."),
+        (pairwise.max(axis=1), "it returns the distance to the farthest training image; take the minimum."),
+        (pairwise.min(axis=0), "it takes the minimum over the samples, giving one value per training image; "
+                               "take it over the reference set (dim=1)."),
+        (pairwise.mean(axis=1), "it averages the distances to all training images; the check needs the nearest one."),
+        (np.abs(samples[:, None, :] - reference[None, :, :]).sum(-1).min(axis=1),
+         "it uses the L1 (Manhattan) distance; the chapter uses the Euclidean distance."),
+    ]
+    diagnose(got, expected, bugs, name=f"the distances from {shown}", rtol=1e-4, atol=2e-3)
+    expect_array(got, expected, name=f"the distances from {shown}", rtol=1e-4, atol=2e-3)
