@@ -25,6 +25,16 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "line 10:58: drop the left term of +": "recall > 0 vs precision + recall > 0: both are 0 together",
     },
     "5.5": {"line 9:41: 1 -> 2": "reshape(N, C, -2) is reshape(N, C, -1): NumPy reads any negative size as 'the rest'"},
+    "8.4": {"line 9:8: + -> -": "mu - std * eps has the distribution of mu + std * eps; the check accepts any "
+                                "Monte Carlo estimate within its sampling error"},
+    "8.6": {"line 9:61: 1 -> 0": "bincount's minlength only adds empty classes, and empty classes are dropped"},
+    "8.10": {
+        "line 7:42: > -> >=": "at t = 0 the step returns the mean before alpha_bar_prev is used",
+        "line 7:46: 0 -> -1": "at t = 0 the step returns the mean before alpha_bar_prev is used",
+        "line 7:66: 1.0 -> 2.0": "at t = 0 the step returns the mean before alpha_bar_prev is used",
+        "line 9:12: 0 -> -1": "at t = 0, with alpha_bar_prev = 1, the posterior variance is 0: adding 0 * z is "
+                              "returning the mean",
+    },
     "7.3": {"line 3:37: 1 -> 2": "reshape(N, -2) is reshape(N, -1)"},
     "7.6": {
         "line 3:37: 1 -> 2": "reshape(N, -2) is reshape(N, -1)",

@@ -375,6 +375,9 @@ def _check_sample_score(fn: Callable) -> None:
         ("30 samples that are all confident 3s (mode collapse)", collapsed, 0.9),
         ("40 varied samples with threshold=0.5", probabilities(spread_classes, confidence), 0.5),
         ("2 samples of a 4-class problem", probabilities(np.array([0, 2]), np.array([0.95, 0.6]), k=4), 0.9),
+        # On the boundary: a probability equal to the threshold does not exceed it (0.75 is exact in float32).
+        ("4 samples, two exactly at threshold=0.75", probabilities(np.array([1, 2, 3, 1]),
+                                                                   np.array([0.75, 0.8, 0.5, 0.75]), k=4), 0.75),
     ]
     for label, probs, threshold in cases:
         shown = f"sample_score(probs, threshold={threshold}) for {label}"
@@ -602,7 +605,7 @@ def _check_ddpm_loss(fn: Callable) -> None:
 def _check_reverse_step(fn: Callable) -> None:
     betas, alpha_bars = _cosine_schedule(30)
     shape = (3, 1, 4, 4)
-    for t in (int(_FRESH.integers(1, 28)), 28, 0):   # the last step's beta is clipped to 0.999: too ill-conditioned for float32
+    for t in (int(_FRESH.integers(2, 28)), 28, 1, 0):   # the last step's beta is clipped to 0.999: too ill-conditioned for float32
         x_t = _FRESH.normal(size=shape)
         eps_hat = _FRESH.normal(size=shape)
         z = _FRESH.normal(size=shape)
