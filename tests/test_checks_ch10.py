@@ -51,13 +51,6 @@ def make_request_model():
     return _schema()
 
 
-def quantize_int8(w):
-    w = np.asarray(w, dtype=np.float64)
-    peak = float(np.abs(w).max())
-    scale = peak / 127 if peak > 0 else 1.0
-    return np.clip(np.round(w / scale), -127, 127).astype(np.int8), scale
-
-
 def _app(predict_fn, request_model, *, handler=True, health=True, convert=True, as_array=True):
     app = FastAPI()
     if handler:
@@ -93,12 +86,6 @@ def export_onnx(model, path):
     return path
 
 
-def export_sensor_net(model):
-    import torch
-
-    return torch.jit.script(model)
-
-
 def quantization_tradeoff(weights, X, y, bits_list):
     table = {}
     for bits in bits_list:
@@ -115,14 +102,71 @@ def quantization_tradeoff(weights, X, y, bits_list):
     return table
 
 
+def label_psi(reference, live, num_classes=10):
+    q = np.maximum(np.bincount(reference, minlength=num_classes) / len(reference), 1e-4)
+    p = np.maximum(np.bincount(live, minlength=num_classes) / len(live), 1e-4)
+    return float(np.sum((p - q) * np.log(p / q)))
+
+
+def plan_batches(arrivals, sizes, max_wait_ms, max_images):
+    batches, opened, count = [], 0.0, 0
+    for j, (t, n) in enumerate(zip(arrivals, sizes)):
+        if batches and t <= opened + max_wait_ms and count + n <= max_images:
+            batches[-1].append(j)
+            count += n
+        else:
+            batches.append([j])
+            opened, count = t, n
+    return batches
+
+
+def _validate_png(data, size=(32, 32), max_bytes=20_000, max_pixels=1_000_000, *, check_bytes=True,
+                  check_declared=True, convert=False, catch_bomb=True, catch_damage=True, as_float=False):
+    import io
+
+    from PIL import Image
+
+    if check_bytes and len(data) > max_bytes:
+        return 413, "too many bytes"
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return 415, "not a PNG"
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError:
+        if not catch_bomb:
+            raise
+        return 413, "decompression bomb"
+    if check_declared and image.width * image.height > max_pixels:
+        return 413, "declares too many pixels"
+    if image.size != size:
+        return 422, f"size {image.size}"
+    if convert:
+        image = image.convert("RGB")
+    if image.mode != "RGB":
+        return 422, f"mode {image.mode}"
+    try:
+        image.load()
+    except OSError:
+        if not catch_damage:
+            raise
+        return 400, "damaged"
+    array = np.asarray(image, dtype=np.uint8)
+    return 200, array.astype(np.float32) if as_float else array
+
+
+def validate_rgb_png(data):
+    return _validate_png(data)
+
+
 REFERENCE = {
     "10.1": parity,
     "10.2": make_request_model,
-    "10.3": quantize_int8,
-    "10.4": make_app,
-    "10.5": export_onnx,
-    "10.6": export_sensor_net,
-    "10.7": quantization_tradeoff,
+    "10.3": make_app,
+    "10.4": export_onnx,
+    "10.5": quantization_tradeoff,
+    "10.6": label_psi,
+    "10.7": plan_batches,
+    "10.8": validate_rgb_png,
 }
 
 
@@ -188,38 +232,6 @@ def schema_returns_an_instance():
 
 
 # --------------------------------------------------------------------------- wrong answers: 10.3
-def quantize_max_not_abs(w):
-    w = np.asarray(w, dtype=np.float64)
-    scale = w.max() / 127 if w.max() > 0 else 1.0
-    return np.clip(np.round(w / scale), -127, 127).astype(np.int8), scale
-
-
-def quantize_truncates(w):
-    w = np.asarray(w, dtype=np.float64)
-    scale = np.abs(w).max() / 127 if np.abs(w).max() > 0 else 1.0
-    return (w / scale).astype(np.int8), scale
-
-
-def quantize_128(w):
-    w = np.asarray(w, dtype=np.float64)
-    scale = np.abs(w).max() / 128 if np.abs(w).max() > 0 else 1.0
-    return np.clip(np.round(w / scale), -128, 127).astype(np.int8), scale
-
-
-def quantize_float_output(w):
-    w = np.asarray(w, dtype=np.float64)
-    scale = np.abs(w).max() / 127 if np.abs(w).max() > 0 else 1.0
-    return np.round(w / scale), scale
-
-
-def quantize_divides_by_zero(w):
-    w = np.asarray(w, dtype=np.float64)
-    scale = np.abs(w).max() / 127
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.nan_to_num(np.round(w / scale)).astype(np.int8), scale
-
-
-# --------------------------------------------------------------------------- wrong answers: 10.4
 def app_default_error_handler(predict_fn, request_model):
     return _app(predict_fn, request_model, handler=False)
 
@@ -251,7 +263,7 @@ def app_passes_the_list(predict_fn, request_model):
     return _app(predict_fn, request_model, as_array=False)
 
 
-# --------------------------------------------------------------------------- wrong answers: 10.5
+# --------------------------------------------------------------------------- wrong answers: 10.4
 def _legacy_export(model, path, **kwargs):
     import torch
 
@@ -280,24 +292,7 @@ def export_somewhere_else(model, path):
     return other
 
 
-# --------------------------------------------------------------------------- wrong answers: 10.6
-def export_traced_on_celsius(model):
-    import torch
-
-    return torch.jit.trace(model, torch.full((2, 4), 20.0))
-
-
-def export_traced_on_kelvin(model):
-    import torch
-
-    return torch.jit.trace(model, torch.full((2, 4), 293.15))
-
-
-def export_the_eager_model(model):
-    return model
-
-
-# --------------------------------------------------------------------------- wrong answers: 10.7
+# --------------------------------------------------------------------------- wrong answers: 10.5
 def _tradeoff_variant(weights, X, y, bits_list, *, levels_of, size_of, dequantise=True, relu=True):
     table = {}
     for bits in bits_list:
@@ -343,18 +338,121 @@ def tradeoff_without_relu(weights, X, y, bits_list):
                              size_of=_bytes, relu=False)
 
 
+# --------------------------------------------------------------------------- wrong answers: 10.6-10.8
+def psi_without_floor(reference, live, num_classes=10):
+    q = np.bincount(reference, minlength=num_classes) / len(reference)
+    p = np.bincount(live, minlength=num_classes) / len(live)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.sum((p - q) * np.log(p / q)))
+
+
+def psi_kl(reference, live, num_classes=10):
+    q = np.maximum(np.bincount(reference, minlength=num_classes) / len(reference), 1e-4)
+    p = np.maximum(np.bincount(live, minlength=num_classes) / len(live), 1e-4)
+    return float(np.sum(p * np.log(p / q)))
+
+
+def psi_counts(reference, live, num_classes=10):
+    q = np.maximum(np.bincount(reference, minlength=num_classes), 1e-4)
+    p = np.maximum(np.bincount(live, minlength=num_classes), 1e-4)
+    return float(np.sum((p - q) * np.log(p / q)))
+
+
+def psi_without_minlength(reference, live, num_classes=10):
+    q = np.maximum(np.bincount(reference) / len(reference), 1e-4)
+    p = np.maximum(np.bincount(live) / len(live), 1e-4)
+    return float(np.sum((p - q) * np.log(p / q)))
+
+
+def psi_percent(reference, live, num_classes=10):
+    return 100 * label_psi(reference, live, num_classes)
+
+
+def _plan(flag):
+    from dlcourse_utils.checks.ch10 import _plan_variant
+
+    def plan(arrivals, sizes, max_wait_ms, max_images):
+        return _plan_variant(arrivals, sizes, max_wait_ms, max_images, **{flag: True})
+
+    plan.__name__ = f"plan_{flag}"
+    return plan
+
+
+plan_strict_wait = _plan("strict")
+plan_sliding_wait = _plan("sliding")
+plan_overflows = _plan("overflow")
+plan_counts_requests = _plan("requests")
+
+
+def plan_drops_the_closing_request(arrivals, sizes, max_wait_ms, max_images):
+    batches, opened, count = [], 0.0, 0
+    for j, (t, n) in enumerate(zip(arrivals, sizes)):
+        if not batches:
+            batches.append([j])
+            opened, count = t, n
+        elif t <= opened + max_wait_ms and count + n <= max_images:
+            batches[-1].append(j)
+            count += n
+        else:
+            batches.append([])  # forgets to put request j in the new batch
+            opened, count = t, 0
+    return [b for b in batches if b]
+
+
+def png_no_byte_limit(data):
+    return _validate_png(data, check_bytes=False)
+
+
+def png_decodes_before_checking_pixels(data):
+    return _validate_png(data, check_declared=False)
+
+
+def png_converts_the_mode(data):
+    return _validate_png(data, convert=True)
+
+
+def png_lets_the_bomb_error_escape(data):
+    return _validate_png(data, catch_bomb=False)
+
+
+def png_crashes_on_damage(data):
+    return _validate_png(data, catch_damage=False)
+
+
+def png_returns_floats(data):
+    return _validate_png(data, as_float=True)
+
+
+def png_accepts_any_size(data):
+    return _validate_png(data, size=None) if False else _validate_png_any_size(data)
+
+
+def _validate_png_any_size(data):
+    import io
+
+    from PIL import Image
+
+    status, payload = _validate_png(data)
+    if status == 422 and payload.startswith("size"):
+        image = Image.open(io.BytesIO(data))
+        return 200, np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return status, payload
+
+
 WRONG_ANSWERS = {
     "10.1": [parity_signed, parity_mean, parity_allclose, parity_broadcasts, parity_nanmax, parity_ignores_atol],
     "10.2": [schema_lax, schema_allows_nan, schema_any_row_length, schema_allows_empty_batch,
              schema_ignores_extra_fields, schema_returns_an_instance],
-    "10.3": [quantize_max_not_abs, quantize_truncates, quantize_128, quantize_float_output,
-             quantize_divides_by_zero],
-    "10.4": [app_default_error_handler, app_accepts_any_dict, app_returns_numpy, app_without_health,
+    "10.3": [app_default_error_handler, app_accepts_any_dict, app_returns_numpy, app_without_health,
              app_passes_the_list],
-    "10.5": [export_fixed_batch, export_default_names, export_forgets_to_return, export_somewhere_else],
-    "10.6": [export_traced_on_celsius, export_traced_on_kelvin, export_the_eager_model],
-    "10.7": [tradeoff_counts_bits, tradeoff_weights_only_size, tradeoff_too_many_levels,
+    "10.4": [export_fixed_batch, export_default_names, export_forgets_to_return, export_somewhere_else],
+    "10.5": [tradeoff_counts_bits, tradeoff_weights_only_size, tradeoff_too_many_levels,
              tradeoff_forgets_to_dequantise, tradeoff_without_relu],
+    "10.6": [psi_without_floor, psi_kl, psi_counts, psi_without_minlength, psi_percent],
+    "10.7": [plan_strict_wait, plan_sliding_wait, plan_overflows, plan_counts_requests,
+             plan_drops_the_closing_request],
+    "10.8": [png_no_byte_limit, png_decodes_before_checking_pixels, png_converts_the_mode,
+              png_lets_the_bomb_error_escape, png_crashes_on_damage, png_returns_floats, png_accepts_any_size],
 }
 
 #: For each wrong answer, words its failure message must contain: the diagnosis it names.
@@ -371,11 +469,6 @@ EXPECTED_MESSAGE = {
     schema_allows_empty_batch: "min_length=1",
     schema_ignores_extra_fields: 'extra="forbid"',
     schema_returns_an_instance: "return the class itself",
-    quantize_max_not_abs: "largest *magnitude*",
-    quantize_truncates: "truncated towards zero",
-    quantize_128: "symmetric uses 127",
-    quantize_float_output: "np.int8",
-    quantize_divides_by_zero: "all-zero tensor",
     app_default_error_handler: "default validation answer echoes the input",
     app_accepts_any_dict: "reached predict_fn",
     app_returns_numpy: "cannot encode NumPy numbers",
@@ -385,14 +478,28 @@ EXPECTED_MESSAGE = {
     export_default_names: "name them ['x'] and ['y']",
     export_forgets_to_return: "returned None",
     export_somewhere_else: "not the path it was given",
-    export_traced_on_celsius: "on a Kelvin batch",
-    export_traced_on_kelvin: "on a Celsius batch",
-    export_the_eager_model: "return a TorchScript module",
     tradeoff_counts_bits: "counts bits, not bytes",
     tradeoff_weights_only_size: "4 bytes per scale",
     tradeoff_too_many_levels: "number of levels",
     tradeoff_forgets_to_dequantise: "multiplied back by the scale",
     tradeoff_without_relu: "ReLU between layers",
+    psi_without_floor: "floor both share vectors",
+    psi_kl: "KL divergence",
+    psi_counts: "fractions, not counts",
+    psi_without_minlength: "raised ValueError",
+    psi_percent: "100 times too large",
+    plan_strict_wait: "compare with <=, not <",
+    plan_sliding_wait: "not from the previous",
+    plan_overflows: "more than max_images",
+    plan_counts_requests: "add sizes[j], not 1",
+    plan_drops_the_closing_request: "exactly one batch",
+    png_no_byte_limit: "check len(data) against max_bytes",
+    png_decodes_before_checking_pixels: "declared width x height",
+    png_converts_the_mode: "do not convert other modes",
+    png_lets_the_bomb_error_escape: "DecompressionBombError",
+    png_crashes_on_damage: "raised",
+    png_returns_floats: "return np.uint8",
+    png_accepts_any_size: "exactly (32, 32)",
 }
 
 

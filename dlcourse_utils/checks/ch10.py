@@ -1,13 +1,14 @@
-"""Graders for chapter 10, deployment (exercises 10.1-10.7).
+"""Graders for chapter 10, deployment (exercises 10.1-10.8).
 
 The chapter's vocabulary: an exported model is checked by *parity* (the largest
 absolute difference from the original's outputs, against a tolerance); a service
 checks every request against a strict *schema* and answers bad input with a 4xx;
-int8 quantisation is symmetric, ``scale = max|w| / 127`` and
-``q = clip(round(w / scale), -127, 127)``.
+quantisation is symmetric, ``scale = max|w| / L`` and ``q = clip(round(w / scale), -L, L)``;
+a monitor scores drift with the population stability index; a micro-batcher groups
+requests by arrival time; an upload is validated from its header before it is decoded.
 
 Every grader compares the learner's answer with a private reference computed here,
-on fixed inputs. PyTorch, ONNX, FastAPI and pydantic are imported inside the
+on fixed edge cases and (10.6-10.8) on fresh random inputs at every call. PyTorch, ONNX, FastAPI and pydantic are imported inside the
 graders, so importing this module stays cheap.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .core import CheckFailed, _short, call, exercise, expect_array
+from .core import CheckFailed, _short, call, diagnose, exercise, expect_array
 
 NOT_WRITTEN = "is not written yet: replace `raise NotImplementedError` with your code."
 
@@ -217,77 +218,6 @@ def _check_request_model(fn: Callable) -> None:
 
 
 # --------------------------------------------------------------------------- 10.3
-def _quantize_reference(w: np.ndarray) -> tuple[np.ndarray, float]:
-    w = np.asarray(w, dtype=np.float64)
-    peak = float(np.max(np.abs(w)))
-    scale = peak / 127 if peak > 0 else 1.0
-    return np.clip(np.round(w / scale), -127, 127).astype(np.int8), scale
-
-
-@exercise(
-    "10.3",
-    "Symmetric int8 quantisation",
-    hints=[
-        "The scale maps the largest magnitude in the tensor, max |w|, to 127. Every weight is "
-        "divided by the scale, rounded to the nearest integer and stored as int8.",
-        "scale = np.abs(w).max() / 127 (use 1.0 if that is 0); q = np.round(w / scale). Casting "
-        "with .astype(np.int8) alone truncates towards zero instead of rounding, and a value "
-        "that lands on 128 would wrap around to -128: clip to [-127, 127] first.",
-        "return np.clip(np.round(w / scale), -127, 127).astype(np.int8), float(scale)",
-    ],
-)
-def _check_quantize(fn: Callable) -> None:
-    rng = np.random.default_rng(3)
-    cases = [
-        ("a (3, 5) tensor of normal weights", rng.normal(0, 0.2, size=(3, 5)).astype(np.float32)),
-        ("a tensor whose largest magnitude is negative", np.array([-2.0, -0.7, 0.0, 0.3, 1.5, 1.9])),
-        ("a (64, 32) weight matrix", rng.normal(0, 0.05, size=(64, 32)).astype(np.float32)),
-        ("an all-zero tensor", np.zeros((2, 3), dtype=np.float32)),
-    ]
-    for label, w in cases:
-        shown = f"quantize_int8(w) for {label}"
-        got = call(fn, w, name="quantize_int8")
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise CheckFailed(f"{shown} returned {_short(got)}: return a pair `(q, scale)`.")
-        q, scale = got
-        want_q, want_scale = _quantize_reference(w)
-        q = np.asarray(q)
-        if q.dtype != np.int8:
-            raise CheckFailed(f"{shown}: q has dtype {q.dtype}; store it as np.int8 (.astype(np.int8)).")
-        if q.shape != w.shape:
-            raise CheckFailed(f"{shown}: q has shape {q.shape}, expected {w.shape}.")
-        try:
-            scale = float(scale)
-        except (TypeError, ValueError):
-            raise CheckFailed(f"{shown}: scale should be a number, got {type(scale).__name__}.") from None
-        if not np.isfinite(scale) or scale <= 0:
-            raise CheckFailed(
-                f"{shown}: scale is {scale}. An all-zero tensor has max |w| = 0; use scale 1.0 "
-                "there instead of dividing by zero."
-            )
-        if not np.isclose(scale, want_scale, rtol=1e-6):
-            hint_text = ""
-            if np.isclose(scale, float(np.max(w)) / 127, rtol=1e-6):
-                hint_text = " That is max(w) / 127: use the largest *magnitude*, np.abs(w).max()."
-            elif np.isclose(scale, want_scale * 127 / 128, rtol=1e-6):
-                hint_text = " That is max|w| / 128: int8 holds -128..127, so symmetric uses 127."
-            raise CheckFailed(f"{shown}: scale is {scale:.6g}, expected {want_scale:.6g}.{hint_text}")
-        if not np.array_equal(q, want_q):
-            where = np.unravel_index(int(np.argmax(q != want_q)), q.shape)
-            index = ", ".join(map(str, where))
-            truncated = np.array_equal(q, np.clip(np.trunc(np.asarray(w, float) / want_scale), -127, 127).astype(np.int8))
-            reason = (" It looks truncated towards zero: round with np.round before .astype(np.int8)."
-                      if truncated else "")
-            raise CheckFailed(
-                f"{shown}: q[{index}] is {int(q[where])}, expected {int(want_q[where])} "
-                f"(w = {float(np.asarray(w)[where]):.5g}, scale = {want_scale:.5g}).{reason}"
-            )
-        error = np.abs(q.astype(np.float64) * scale - w)
-        if error.max() > scale / 2 + 1e-6:
-            raise CheckFailed(f"{shown}: the reconstruction error {error.max():.3g} exceeds scale/2.")
-
-
-# --------------------------------------------------------------------------- 10.4
 def _reference_request_model():
     from typing import Annotated
 
@@ -318,7 +248,7 @@ def _grader_predict_fn(calls: list) -> Callable:
 
 
 @exercise(
-    "10.4",
+    "10.3",
     "A validating endpoint",
     hints=[
         "Declare the endpoint's parameter with the request model as its type: FastAPI then "
@@ -404,7 +334,7 @@ def _check_endpoint(fn: Callable) -> None:
                 raise CheckFailed(f"the 422 answer to {what} should say what is wrong in 'detail'.")
 
 
-# --------------------------------------------------------------------------- 10.5
+# --------------------------------------------------------------------------- 10.4
 def _small_torch_model():
     import torch
     from torch import nn
@@ -418,7 +348,7 @@ def _small_torch_model():
 
 
 @exercise(
-    "10.5",
+    "10.4",
     "ONNX export with a dynamic batch",
     hints=[
         "torch.onnx.export(model, (example,), path, ...) needs an example input of the right "
@@ -483,73 +413,7 @@ def _check_onnx_export(fn: Callable) -> None:
                 )
 
 
-# --------------------------------------------------------------------------- 10.6
-def make_sensor_net():
-    """The model of exercise 10.6 (defined here too, so the grader can build its own copy)."""
-    import torch
-    from torch import nn
-
-    class SensorNet(nn.Module):
-        """Temperature readings arrive in Celsius or, from old sensors, in Kelvin."""
-
-        def __init__(self):
-            super().__init__()
-            self.linear = nn.Linear(4, 3)
-
-        def forward(self, x):
-            if x.min() > 200:          # every reading above 200: the batch is in Kelvin
-                x = x - 273.15
-            return self.linear(x)
-
-    torch.manual_seed(106)
-    return SensorNet().eval()
-
-
-@exercise(
-    "10.6",
-    "Fix the broken TorchScript export",
-    hints=[
-        "Run the given export on a Celsius batch and on a Kelvin batch and compare with the "
-        "eager model. What did `torch.jit.trace` record for the `if`?",
-        "Tracing runs forward once and records only the branch the example took. "
-        "`torch.jit.script` compiles forward's Python source instead, so the `if` survives.",
-        "return torch.jit.script(model)",
-    ],
-)
-def _check_torchscript(fn: Callable) -> None:
-    import torch
-
-    model = make_sensor_net()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        exported = call(fn, model, name="export_sensor_net", allow_mutation=True)
-    if not isinstance(exported, torch.jit.ScriptModule):
-        raise CheckFailed(
-            f"export_sensor_net returned a {type(exported).__name__}; return a TorchScript module "
-            "(what torch.jit.trace or torch.jit.script give), which runs without the Python class."
-        )
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)   # TorchScript is deprecated, still works
-        torch.jit.save(exported, buffer)
-        buffer.seek(0)
-        loaded = torch.jit.load(buffer)
-    generator = torch.Generator().manual_seed(6)
-    celsius = torch.rand(5, 4, generator=generator) * 40 - 10       # -10 .. 30 degrees
-    kelvin = celsius + 273.15
-    with torch.no_grad():
-        for name, batch in [("a Celsius batch", celsius), ("a Kelvin batch", kelvin), ("a Celsius batch of 2", celsius[:2])]:
-            want, got = model(batch), loaded(batch)
-            diff = float((want - got).abs().max())
-            if diff > 1e-4:
-                raise CheckFailed(
-                    f"after saving and loading, the export differs from the eager model by {diff:.3g} "
-                    f"on {name}: the `if` in forward was frozen into one branch when tracing. "
-                    "Use torch.jit.script, which keeps the control flow."
-                )
-
-
-# --------------------------------------------------------------------------- 10.7
+# --------------------------------------------------------------------------- 10.5
 def _tradeoff_reference(weights, X, y, bits_list) -> dict[int, dict[str, float]]:
     table = {}
     for bits in bits_list:
@@ -583,7 +447,7 @@ def _tradeoff_problem():
 
 
 @exercise(
-    "10.7",
+    "10.5",
     "The quantisation trade-off, measured",
     hints=[
         "For each number of bits, quantise every weight matrix (not the biases), turn it back "
@@ -630,3 +494,253 @@ def _check_tradeoff(fn: Callable) -> None:
             )
     accuracies = [want[b]["accuracy"] for b in bits_list]
     assert accuracies[0] > accuracies[-1]  # the problem itself shows a trade-off
+
+
+# --------------------------------------------------------------------------- 10.6
+def _label_psi_reference(reference, live, num_classes: int, floor: float = 1e-4) -> float:
+    q = np.bincount(np.asarray(reference), minlength=num_classes) / len(reference)
+    p = np.bincount(np.asarray(live), minlength=num_classes) / len(live)
+    q, p = np.maximum(q, floor), np.maximum(p, floor)
+    return float(np.sum((p - q) * np.log(p / q)))
+
+
+def _label_psi_cases(rng: np.random.Generator) -> list[tuple[str, np.ndarray, np.ndarray, int]]:
+    reference = rng.integers(0, 10, size=int(rng.integers(800, 1200)))
+    shifted_p = np.array([0.2] + [0.8 / 9] * 9)
+    return [
+        ("the same labels", reference, reference.copy(), 10),
+        ("live labels drawn like the reference", reference, rng.integers(0, 10, size=500), 10),
+        ("live labels with many more 0s", reference, rng.choice(10, size=600, p=shifted_p), 10),
+        ("live labels in which class 9 never appears", reference, rng.integers(0, 9, size=400), 10),
+        ("live labels in which class 4 never appears", reference,
+         rng.choice([0, 1, 2, 3, 5, 6, 7, 8, 9], size=400), 10),
+        ("3 classes, live all class 1", rng.integers(0, 3, size=300), np.ones(50, dtype=int), 3),
+    ]
+
+
+@exercise(
+    "10.6",
+    "Drift in what the model predicts: PSI of the label distribution",
+    hints=[
+        "Turn each list of labels into class shares: np.bincount(labels, minlength=num_classes) / "
+        "len(labels). Then floor both share vectors at 1e-4 (np.maximum) so a class that never "
+        "appears does not make the logarithm infinite.",
+        "PSI = sum over classes of (p - q) * ln(p / q), with p the live shares and q the reference "
+        "shares. minlength matters: without it, a class missing at the end gives a shorter vector.",
+        "q = np.maximum(np.bincount(reference, minlength=num_classes) / len(reference), 1e-4); "
+        "p likewise for live; return float(np.sum((p - q) * np.log(p / q)))",
+    ],
+)
+def _check_label_psi(fn: Callable) -> None:
+    rng = np.random.default_rng()
+    for label, reference, live, num_classes in _label_psi_cases(rng):
+        shown = f"label_psi(reference, live, num_classes={num_classes}) for {label}"
+        got = call(fn, reference, live, num_classes, name="label_psi")
+        try:
+            got = float(got)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"{shown} returned {_short(got)}: return one number.") from None
+        want = _label_psi_reference(reference, live, num_classes)
+        if not np.isfinite(got):
+            raise CheckFailed(
+                f"{shown} is {got}. A class with no labels has share 0, and ln(0) is -inf: floor "
+                "both share vectors at 1e-4 before taking the logarithm.")
+        q = np.bincount(reference, minlength=num_classes) / len(reference)
+        p = np.bincount(live, minlength=num_classes) / len(live)
+        qf, pf = np.maximum(q, 1e-4), np.maximum(p, 1e-4)
+        counts_q = np.maximum(np.bincount(reference, minlength=num_classes), 1e-4)
+        counts_p = np.maximum(np.bincount(live, minlength=num_classes), 1e-4)
+        diagnose(got, want, [
+            (float(np.sum(pf * np.log(pf / qf))),
+             "that is the KL divergence sum p ln(p/q); PSI weighs each log ratio by (p - q), which "
+             "makes it symmetric in the two distributions"),
+            (float(np.sum((counts_p - counts_q) * np.log(counts_p / counts_q))),
+             "that uses counts; PSI compares fractions, not counts: divide each bincount by the "
+             "number of labels"),
+            (float(np.sum((pf - qf) * np.log(pf / qf)) * 100),
+             "that is 100 times too large: use fractions between 0 and 1, not percentages"),
+        ], name=shown, rtol=1e-6, atol=1e-9)
+        if not np.isclose(got, want, rtol=1e-6, atol=1e-9):
+            raise CheckFailed(f"{shown} is {got:.6g}, expected {want:.6g}. Check the class shares "
+                              "(bincount with minlength=num_classes, divided by the length) and the "
+                              "1e-4 floor.")
+
+
+# --------------------------------------------------------------------------- 10.7
+def _plan_reference(arrivals, sizes, max_wait_ms, max_images) -> list[list[int]]:
+    batches: list[list[int]] = []
+    opened, count = None, 0
+    for j, (t, n) in enumerate(zip(arrivals, sizes)):
+        if batches and t <= opened + max_wait_ms and count + n <= max_images:
+            batches[-1].append(j)
+            count += n
+        else:
+            batches.append([j])
+            opened, count = t, n
+    return batches
+
+
+def _plan_variant(arrivals, sizes, max_wait_ms, max_images, *, strict=False, sliding=False,
+                  overflow=False, requests=False) -> list[list[int]]:
+    batches: list[list[int]] = []
+    opened = count = 0
+    for j, (t, n) in enumerate(zip(arrivals, sizes)):
+        n = 1 if requests else n
+        start = arrivals[batches[-1][-1]] if (batches and sliding) else opened
+        in_time = (t < start + max_wait_ms) if strict else (t <= start + max_wait_ms)
+        fits = count < max_images if overflow else count + n <= max_images
+        if batches and in_time and fits:
+            batches[-1].append(j)
+            count += n
+        else:
+            batches.append([j])
+            opened, count = t, n
+    return batches
+
+
+def _plan_cases(rng: np.random.Generator) -> list[tuple[str, list, list, float, int]]:
+    cases = [
+        ("one request", [0.0], [3], 2.0, 8),
+        ("a request arriving exactly max_wait_ms after the first", [0.0, 1.0, 2.0, 2.5], [1, 1, 1, 1], 2.0, 64),
+        ("a steady stream, 1.5 ms apart", [0.0, 1.5, 3.0, 4.5, 6.0, 7.5], [1] * 6, 2.0, 64),
+        ("requests that would overflow the batch", [0.0, 0.1, 0.2, 0.3, 0.4], [3, 3, 3, 1, 2], 5.0, 8),
+        ("a request larger than max_images", [0.0, 0.5, 1.0], [2, 12, 1], 5.0, 8),
+        ("two bursts with a gap", [0.0, 0.2, 0.4, 10.0, 10.1], [1, 2, 1, 1, 1], 2.0, 64),
+    ]
+    for k in range(3):
+        arrivals = np.round(np.cumsum(rng.exponential(0.8, size=25)), 1).tolist()
+        sizes = rng.integers(1, 6, size=25).tolist()
+        cases.append((f"random traffic #{k + 1} (25 requests)", arrivals, sizes, 2.0, 10))
+    return cases
+
+
+@exercise(
+    "10.7",
+    "The batch plan of a micro-batcher",
+    hints=[
+        "Walk through the requests in arrival order, keeping the open batch's opening time (the "
+        "arrival of its first request) and its number of images. A request joins if it arrives "
+        "no later than opening + max_wait_ms AND its images still fit; otherwise it opens a new batch.",
+        "The wait counts from the batch's *first* request, not from the previous one; 'no later' "
+        "means <=; and the test is count + sizes[j] <= max_images, so a batch never holds more "
+        "than max_images (except a single request that is larger on its own).",
+        "for j, (t, n) in enumerate(zip(arrivals, sizes)): if batches and t <= opened + max_wait_ms "
+        "and count + n <= max_images: batches[-1].append(j); count += n; else: batches.append([j]); "
+        "opened, count = t, n",
+    ],
+)
+def _check_plan(fn: Callable) -> None:
+    rng = np.random.default_rng()
+    for label, arrivals, sizes, wait, max_images in _plan_cases(rng):
+        shown = f"plan_batches(arrivals, sizes, max_wait_ms={wait}, max_images={max_images}) for {label}"
+        got = call(fn, arrivals, sizes, wait, max_images, name="plan_batches")
+        want = _plan_reference(arrivals, sizes, wait, max_images)
+        try:
+            got = [[int(i) for i in batch] for batch in got]
+        except TypeError:
+            raise CheckFailed(f"{shown} returned {_short(got)}: return a list of lists of request indices.") from None
+        if got == want:
+            continue
+        flat = sorted(i for batch in got for i in batch)
+        if flat != list(range(len(arrivals))):
+            raise CheckFailed(f"{shown} is {got}: every request must be in exactly one batch "
+                              f"(indices 0 to {len(arrivals) - 1}, each once).")
+        bugs = [
+            (dict(strict=True), "a request that arrives exactly max_wait_ms after the batch opened "
+                                "still joins it: compare with <=, not <"),
+            (dict(sliding=True), "the wait counts from the batch's first request, not from the previous "
+                                 "request; otherwise a steady stream keeps one batch open forever"),
+            (dict(overflow=True), "the batch now holds more than max_images images: check "
+                                  "count + sizes[j] <= max_images before adding a request"),
+            (dict(requests=True), "that counts requests, but max_images limits images: add sizes[j], not 1"),
+        ]
+        for flags, explanation in bugs:
+            if got == _plan_variant(arrivals, sizes, wait, max_images, **flags) != want:
+                raise CheckFailed(f"{shown} is {got}, expected {want}: {explanation}.")
+        raise CheckFailed(f"{shown} is {got}, expected {want}.")
+
+
+# --------------------------------------------------------------------------- 10.8
+def _png(array: np.ndarray, fmt: str = "PNG") -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def _declared_png(width: int, height: int, colour_type: int = 2) -> bytes:
+    """A small PNG whose header declares width x height RGB pixels (a decompression bomb)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+            + chunk(b"IEND", b""))
+
+
+def _png_cases(rng: np.random.Generator) -> list[tuple[str, bytes, int, np.ndarray | None]]:
+    good = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
+    flat = np.full((32, 32, 3), int(rng.integers(0, 256)), dtype=np.uint8)
+    good_png = _png(good)
+    return [
+        ("a valid 32 x 32 RGB PNG", good_png, 200, good),
+        ("a valid single-colour 32 x 32 RGB PNG", _png(flat), 200, flat),
+        ("text, not an image", b"GIF89a? no: just text", 415, None),
+        ("a JPEG", _png(good, "JPEG"), 415, None),
+        ("a 100 x 100 noise PNG (over 20,000 bytes)", _png(rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)), 413, None),
+        ("a 3 kB file declaring 3000 x 3000 pixels", _declared_png(3000, 3000), 413, None),
+        ("a file declaring 40000 x 40000 pixels", _declared_png(40_000, 40_000), 413, None),
+        ("a 32 x 24 RGB PNG", _png(good[:24]), 422, None),
+        ("a 32 x 32 RGBA PNG", _png(np.dstack([good, np.full((32, 32), 255, np.uint8)])), 422, None),
+        ("a 32 x 32 grey-scale PNG", _png(good[..., 0]), 422, None),
+        ("a truncated PNG", good_png[: len(good_png) // 2], 400, None),
+    ]
+
+
+@exercise(
+    "10.8",
+    "Validate an uploaded colour PNG before decoding it",
+    hints=[
+        "Check from the cheapest to the most expensive: the number of bytes (413), the PNG "
+        "signature b'\\x89PNG\\r\\n\\x1a\\n' (415), then PIL.Image.open, which reads only the header: "
+        "the declared width x height (413 above 1,000,000 pixels), the size (422), the mode (422). "
+        "Only then call image.load(), inside try/except OSError (400).",
+        "Image.open itself raises PIL.Image.DecompressionBombError for enormous images: catch it "
+        "and answer 413. Never convert the mode ('RGBA' -> 'RGB'): the task is to reject, not repair.",
+        "return 200, np.asarray(image, dtype=np.uint8) after image.load(); every rejection is "
+        "return status, 'a short message'.",
+    ],
+)
+def _check_png(fn: Callable) -> None:
+    rng = np.random.default_rng()
+    for label, data, status, pixels in _png_cases(rng):
+        shown = f"validate_rgb_png(data) for {label}"
+        got = call(fn, data, name="validate_rgb_png")
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            raise CheckFailed(f"{shown} returned {_short(got)}: return a pair (status, pixels or message).")
+        got_status, payload = got
+        if got_status != status:
+            why = {
+                413: ("a 413: check len(data) against max_bytes first" if "noise" in label else
+                      "a 413: compare the declared width x height with 1,000,000 before decoding "
+                      "(and catch PIL.Image.DecompressionBombError)"),
+                415: "a 415: check the PNG signature (the first 8 bytes) before anything else",
+                422: ("a 422: the size must be exactly (32, 32)" if "x 24" in label else
+                      "a 422: the mode must be 'RGB'; do not convert other modes, reject them"),
+                400: "a 400: load the pixels inside try/except OSError and answer 400 for damaged data",
+                200: "a 200 with the pixels",
+            }[status]
+            raise CheckFailed(f"{shown} answered {got_status}; expected {why}.")
+        if status == 200:
+            array = np.asarray(payload)
+            if array.dtype != np.uint8 or array.shape != (32, 32, 3):
+                raise CheckFailed(f"{shown}: the pixels have dtype {array.dtype} and shape {array.shape}; "
+                                  "return np.uint8 of shape (height, width, 3) = (32, 32, 3).")
+            if not np.array_equal(array, pixels):
+                raise CheckFailed(f"{shown}: the pixels differ from the image's.")
+        elif not isinstance(payload, str) or not payload.strip():
+            raise CheckFailed(f"{shown}: with status {status}, return a short message saying what is wrong.")
