@@ -72,7 +72,9 @@ def _blobs(num_per_class: int = 15, seed: int = 1) -> tuple[np.ndarray, np.ndarr
         "`np.dot(x, w)` (or `x @ w`) does the multiply-and-add in one go. With a single vector x "
         "of shape (d,) it gives one number; with a batch X of shape (N, d) it gives N numbers, "
         "one per row, which is exactly what we want.",
-        "The whole body is one line: `return x @ w + b`.",
+        "Nearly there: the product gives one number per example, and the bias b is a single "
+        "number that NumPy broadcasts over all of them, so you add it once, after the product. No "
+        "loop over the examples is needed.",
     ],
 )
 def _check_neuron_forward(fn: Callable) -> None:
@@ -147,9 +149,10 @@ def _call_strict(fn: Callable, z: np.ndarray, shown: str) -> Any:
         "Multiply the top and bottom of 1 / (1 + exp(-z)) by exp(z): sigma(z) = exp(z) / (1 + exp(z)). "
         "That form is safe for z <= 0, the first one for z >= 0. Both only need e = exp(-|z|), "
         "which never overflows.",
-        "e = np.exp(-np.abs(z)); return np.where(z >= 0, 1 / (1 + e), e / (1 + e)). "
-        "Do not write np.where(z >= 0, 1 / (1 + np.exp(-z)), ...): np.where evaluates both "
-        "branches for every element, so the overflow still happens.",
+        "Skeleton: `z = np.asarray(z, dtype=float)`, then `e = ...  # exp(-|z|), always in (0, "
+        "1]`, then choose element by element with np.where(condition, if_true, if_false), each "
+        "branch written with e only. A branch that still calls np.exp(-z) overflows: np.where "
+        "evaluates both branches everywhere.",
     ],
 )
 def _check_sigmoid(fn: Callable) -> None:
@@ -180,9 +183,12 @@ def _check_sigmoid(fn: Callable) -> None:
     hints=[
         "The error is the gap between prediction and target; the loss squares it, so that "
         "misses in either direction count, and big misses count much more.",
-        "In this book the loss of one example is L = (y_hat - y)**2: no factor 1/2, no square root, "
-        "no absolute value.",
-        "return (y_hat - y) ** 2",
+        "Subtract the target from the prediction and square the difference. In this book the loss "
+        "has no factor 1/2, no square root and no absolute value. It works element by element, so "
+        "arrays of predictions need no loop.",
+        "The order inside the square does not matter ((a - b) and (b - a) square to the same "
+        "number), but the power does: `** 2`, not `* 2` and not `^ 2` (in Python, ^ is the "
+        "bitwise exclusive or).",
     ],
 )
 def _check_squared_error(fn: Callable) -> None:
@@ -209,8 +215,9 @@ def _check_squared_error(fn: Callable) -> None:
         "one factor at a time, then average over the N examples.",
         "dL/dy_hat = 2 (y_hat - y); dy_hat/dz = y_hat (1 - y_hat), the sigmoid's derivative; "
         "dz/dw = x and dz/db = 1. Call delta = 2 (y_hat - y) y_hat (1 - y_hat), one number per example.",
-        "y_hat = sigmoid(X @ w + b); delta = 2 * (y_hat - y) * y_hat * (1 - y_hat); "
-        "dw = X.T @ delta / len(y); db = delta.mean(); return dw, db",
+        "Skeleton: `y_hat = sigmoid(neuron_forward(X, w, b))`; `delta = ...` (hint 2, one number "
+        "per example); `dw = ...` (X.T times delta has shape (d,); the loss is a MEAN, so divide "
+        "by N); `db = ...` (the mean of delta); `return dw, db`.",
     ],
 )
 def _check_gradients(fn: Callable) -> None:
@@ -267,9 +274,12 @@ def _check_gradients(fn: Callable) -> None:
     hints=[
         "Compute the gradients at the current (w, b), then take a step of size lr against them: "
         "the gradient points uphill and we want to go down.",
-        "new_w = w - lr * dw and new_b = b - lr * db. Write the result into NEW variables; "
-        "`w -= lr * dw` would change the caller's array in place.",
-        "dw, db = gradients(X, y, w, b); return w - lr * dw, b - lr * db",
+        "Call your `gradients` function from exercise 1.4 at the current (w, b). The step "
+        "multiplies each gradient by lr and subtracts it from its parameter: the minus sign is "
+        "what makes the loss go down.",
+        "The one subtle point: return NEW values. `w -= lr * dw` changes the caller's array in "
+        "place, and the caller still uses it; an expression on the right of `=` makes a new "
+        "array. Return (new_w, new_b), in that order.",
     ],
 )
 def _check_train_step(fn: Callable) -> None:
@@ -328,12 +338,15 @@ def _weights_and_bias(w: Any, b: Any, d: int, shown: str) -> tuple[np.ndarray, f
     "1.6",
     "Train to a target loss",
     hints=[
-        "Start from w = np.zeros(X.shape[1]) and b = 0.0. Then repeat num_epochs times: record "
-        "the current mean loss, then take one gradient-descent step.",
-        "Inside the loop: y_hat = sigmoid(X @ w + b); losses.append(float(np.mean((y_hat - y) ** 2))); "
-        "w, b = train_step(X, y, w, b, lr). Assign the step's result back to w and b.",
-        "w = np.zeros(X.shape[1]); b = 0.0; losses = []; then `for epoch in range(num_epochs):` "
-        "append the loss and call `w, b = train_step(X, y, w, b, lr)`; finally `return w, b, losses`.",
+        "Training is a loop: start from zero weights, then repeat num_epochs times: measure the "
+        "mean loss of the current (w, b), then take one gradient-descent step with your "
+        "train_step. Return the final weights and the list of losses.",
+        "Start from w = np.zeros(X.shape[1]) and b = 0.0. Record the loss BEFORE each step, so "
+        "that losses[0] is the loss of the starting point and the list has num_epochs entries. "
+        "The loss is the mean of squared_error over all examples, as a Python float.",
+        "Skeleton: `for _ in range(num_epochs):`, then `losses.append(...)  # mean loss of the "
+        "current w, b`, then `w, b = ...  # one step`. Assign the step's result back to w and b, "
+        "or every epoch repeats the first step.",
     ],
 )
 def _check_train(fn: Callable) -> None:

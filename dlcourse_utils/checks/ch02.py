@@ -68,12 +68,12 @@ def _all_at_once(f: Callable, x: np.ndarray, h: float) -> np.ndarray:
         "Treat one entry at a time: nudge x[i] up by h, evaluate f, nudge it down by h, evaluate f "
         "again, and put back the original value. The difference of the two values divided by 2h is "
         "the i-th partial derivative.",
-        "`for index in np.ndindex(x.shape):` visits every entry of an array of any shape. Work on "
-        "copies, `plus = x.copy(); plus[index] += h` (and the same for minus), so that x itself is "
-        "never changed, and collect the results in `grad = np.zeros_like(x)`.",
-        "grad = np.zeros_like(x); for index in np.ndindex(x.shape): plus, minus = x.copy(), x.copy(); "
-        "plus[index] += h; minus[index] -= h; grad[index] = (f(plus) - f(minus)) / (2 * h); "
-        "then return grad.",
+        "Work entry by entry: `for index in np.ndindex(x.shape):` visits every entry of an array "
+        "of any shape. Evaluate f on copies of x with that one entry moved by +h and by -h, never "
+        "on x itself, and store the results in an array shaped like x (np.zeros_like).",
+        "Skeleton inside the loop: `plus, minus = x.copy(), x.copy()`; move entry `index` of plus "
+        "up by h and of minus down by h; `grad[index] = ...  # central difference over 2h`. Copy "
+        "inside the loop: copies made once, outside it, keep the nudges of the earlier entries.",
     ],
 )
 def _check_numerical_gradient(fn: Callable) -> None:
@@ -134,10 +134,13 @@ def _posterior(prior: Any, sensitivity: float, specificity: float) -> Any:
     hints=[
         "Bayes' theorem: P(D | +) = P(+ | D) P(D) / P(+). The sensitivity is P(+ | D), the prior is P(D). "
         "What remains is P(+), the probability of a positive test whoever takes it.",
-        "A positive test comes from a sick person (probability sensitivity * prior) or from a healthy one "
-        "(probability (1 - specificity) * (1 - prior)): P(+) is the sum of the two.",
-        "tp = sensitivity * prior; fp = (1 - specificity) * (1 - prior); return tp / (tp + fp). "
-        "Plain arithmetic works for NumPy arrays of priors too.",
+        "A positive test comes either from a sick person or from a healthy one, and P(+) is the "
+        "sum of the two probabilities. The first is the sensitivity times the prior; for the "
+        "second, a healthy person tests positive with probability 1 - specificity.",
+        "Nearly there: the answer is P(+ and sick) divided by P(+). Write it with plain "
+        "arithmetic (no if, no loop) and it works for a NumPy array of priors too. The common "
+        "slip: using the specificity itself, not 1 - specificity, for the healthy people's false "
+        "positives.",
     ],
 )
 def _check_posterior(fn: Callable) -> None:
@@ -205,7 +208,9 @@ def _softmax_result(fn: Callable, z: np.ndarray, shown: str) -> np.ndarray:
         "Subtract each row's own maximum, m = z.max(axis=-1, keepdims=True): keepdims keeps m as a column "
         "(N, 1) that broadcasts against z (N, K), and the same code then works for a single vector (K,). "
         "The maximum of the whole array is not enough: a row far below it underflows to 0 / 0.",
-        "e = np.exp(z - z.max(axis=-1, keepdims=True)); return e / e.sum(axis=-1, keepdims=True)",
+        "Skeleton: `shifted = z - ...  # each row's max, as a column`; `e = np.exp(shifted)`; "
+        "`return e / ...  # each row's sum, kept as a column`. Use axis=-1 both times, so that "
+        "one vector (K,) and a batch (N, K) take the same code.",
     ],
 )
 def _check_softmax(fn: Callable) -> None:
@@ -262,11 +267,14 @@ def _cross_entropy(z: np.ndarray, y: np.ndarray) -> float:
         "For one example, -log softmax(z)_y = log(sum_j exp(z_j)) - z_y: the log-sum-exp of the logits "
         "minus the logit of the correct class. Never compute the probability first: it can underflow to 0, "
         "and -log(0) is infinite.",
-        "Compute the log-sum-exp of each row with the max shift: m = z.max(axis=1, keepdims=True), "
-        "lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1)). Pick each row's correct logit with "
-        "z[np.arange(N), y] (z[:, y] would give an (N, N) array). Average over the N examples.",
-        "m = z.max(axis=1, keepdims=True); lse = (m + np.log(np.exp(z - m).sum(axis=1, keepdims=True)))[:, 0]; "
-        "return float(np.mean(lse - z[np.arange(len(y)), y]))",
+        "Compute each row's log-sum-exp with the max shift of exercise 2.3: with m the row's "
+        "maximum, log(sum_j exp(z_j)) = m + log(sum_j exp(z_j - m)). Pick each row's correct "
+        "logit with fancy indexing, z[np.arange(N), y] (z[:, y] would give an (N, N) array). Then "
+        "average over the N examples.",
+        "Skeleton: `m = z.max(axis=1, keepdims=True)`; `lse = m[:, 0] + np.log(...)  # sum of "
+        "exp(z - m) along the classes`; `correct = ...` (hint 2); return the mean of lse - "
+        "correct as a float. Watch the shapes: lse must be (N,), not (N, 1), or lse - correct "
+        "broadcasts to (N, N).",
     ],
 )
 def _check_cross_entropy(fn: Callable) -> None:
@@ -328,8 +336,9 @@ def _grad_f(x: float, y: float) -> tuple[float, float]:
         "routes (through u and through w), and y along one.",
         "Local derivatives: df/dv = w, df/dw = v, dv/du = cos(u), du/dx = 2xy, du/dy = x**2, "
         "dw/dx = -exp(-x). Multiply along each route and add the routes.",
-        "dfdx = cos(u) * 2*x*y * w - sin(u) * w and dfdy = cos(u) * x**2 * w, with u = x**2 * y and "
-        "w = np.exp(-x); return dfdx, dfdy.",
+        "Forward first: u, v = sin(u), w = exp(-x), all with math. Backward: df/du = w * cos(u). "
+        "dfdx adds two routes: df/du * du/dx plus df/dw * dw/dx (mind the minus sign in dw/dx); "
+        "dfdy has only the route through u. Return (dfdx, dfdy).",
     ],
 )
 def _check_grad_f(fn: Callable) -> None:
@@ -392,9 +401,10 @@ def _run_value(cls: Any, build: Callable, inputs: Sequence[float], op: str, show
         "The local derivatives: d tanh(a)/da = 1 - tanh(a)**2, which you can write with the output t = "
         "out.data; d log(a)/da = 1 / a. Always `self.grad += ... * out.grad`: += because a Value may be "
         "used more than once, and * out.grad because of the chain rule.",
-        "tanh: t = math.tanh(self.data); out = Value(t, (self,), 'tanh'); def _backward(): self.grad += "
-        "(1 - t ** 2) * out.grad; out._backward = _backward; return out. log: the same with "
-        "math.log(self.data) and self.grad += out.grad / self.data.",
+        "Skeleton for tanh: `t = math.tanh(self.data)`; out = a new Value holding t, parents "
+        "(self,), op 'tanh'; a nested _backward whose one line adds (local derivative) * out.grad "
+        "to self.grad; attach it as out._backward; return out. log has the same shape. The common "
+        "slip: forgetting to attach _backward.",
     ],
 )
 def _check_value(cls: Any) -> None:
@@ -525,9 +535,9 @@ _PLANTED = {"swish": lambda x: _sigmoid(x) + _sigmoid(x) * (1 - _sigmoid(x))}
         "For an element-wise function f, the gradient of np.sum(f(x)) is exactly the vector of derivatives "
         "f'(x_i), so check_gradient(lambda v: np.sum(f(v)), x, df(x)) checks df at every entry of x. One of "
         "the four fails; its worst_index shows where. Then differentiate that function again by hand.",
-        "swish(x) = x * sigmoid(x) is a product, so its derivative is sigmoid(x) + x * sigmoid(x) * "
-        "(1 - sigmoid(x)): the given version lost the x in the second term. Return "
-        "{**DERIVATIVES, 'swish': your_corrected_function}.",
+        "swish(x) = x * sigmoid(x) is a product: differentiate it with the product rule, (uv)' = "
+        "u'v + uv', and compare term by term with the given swish derivative: one factor went "
+        "missing. Return {**DERIVATIVES, 'swish': your_fixed_function}.",
     ],
 )
 def _check_repaired(fn: Callable) -> None:

@@ -53,7 +53,9 @@ def _quiet_call(fn: Callable, *args: Any, name: str) -> Any:
         "pre-activation of neuron j for example n is the dot product of row n of A with column j of W, plus b[j].",
         "A matrix product computes all those dot products at once: A @ W has shape (N, n_out). Broadcasting "
         "then adds b, shape (n_out,), to every row. Keep the result two-dimensional, even when n_out is 1.",
-        "return A @ W + b",
+        "Nearly there: no loop over examples or neurons is needed, just one matrix product and "
+        "one addition. Check the shapes: A (N, n_in) times W (n_in, n_out) gives (N, n_out), and "
+        "b (n_out,) lines up with the last axis. Do not reshape b to (N, 1) or transpose W.",
     ],
 )
 def _check_dense_forward(fn: Callable) -> None:
@@ -94,7 +96,9 @@ def _check_dense_forward(fn: Callable) -> None:
         "gradient dA by that slope.",
         "The slope is decided by the forward pass's input Z, not by the gradient: build the mask (Z > 0) and "
         "multiply. Do not change dA in place (dA[Z <= 0] = 0 would modify the caller's array).",
-        "return dA * (Z > 0)",
+        "The subtle point: at exactly Z = 0 the slope is 0, so the mask is Z > 0, not Z >= 0. "
+        "Multiplying dA by a boolean array treats True as 1 and False as 0 and makes a new array, "
+        "leaving dA untouched.",
     ],
 )
 def _check_relu_backward(fn: Callable) -> None:
@@ -128,10 +132,11 @@ def _check_relu_backward(fn: Callable) -> None:
     hints=[
         "Z = A @ W + b. Given G = dL/dZ of shape (N, n_out), you need three gradients, each with the shape of "
         "the thing it is the gradient of: dA like A (N, n_in), dW like W (n_in, n_out), db like b (n_out,).",
-        "Let the shapes choose the formula: (N, n_out) and (n_out, n_in) make (N, n_in), so dA = G @ W.T; "
-        "(n_in, N) and (N, n_out) make (n_in, n_out), so dW = A.T @ G. Every example contributes to db: add "
-        "G up over the batch axis. Do not divide by N: the loss's gradient G already contains the 1/N.",
-        "return G @ W.T, A.T @ G, G.sum(axis=0)",
+        "Let the shapes choose each formula: dA must be (N, n_in) and can only come from G (N, "
+        "n_out) and W (n_in, n_out), so one of them is transposed; dW must be (n_in, n_out) and "
+        "comes from A and G. Every example contributes to db: add G up over the batch axis.",
+        "Nearly there: `dA = G @ ...`, `dW = ... @ G`, `db = ...  # a sum over axis 0, shape "
+        "(n_out,)`. Do not divide by N: G = dL/dZ already contains the 1/N of the mean loss.",
     ],
 )
 def _check_dense_backward(fn: Callable) -> None:
@@ -204,9 +209,10 @@ def _softmax_ce(z: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         "For the gradient, the chapter's table says: dL/dz = (softmax(z) - one_hot(y)) / N.",
         "Compute P = softmax(z) row by row (max shift, keepdims=True), subtract 1 at each row's true class with "
         "P[np.arange(N), y] -= 1 (P is a new array, so this is safe), and divide by N.",
-        "m = z.max(axis=1, keepdims=True); lse = m[:, 0] + np.log(np.exp(z - m).sum(axis=1)); "
-        "loss = np.mean(lse - z[np.arange(N), y]); P = np.exp(z - m) / np.exp(z - m).sum(axis=1, keepdims=True); "
-        "P[np.arange(N), y] -= 1; return loss, P / N",
+        "Skeleton: `shifted = z - ...  # row maxima, keepdims`; `exp = np.exp(shifted)`; loss = "
+        "the mean of log(row sums of exp) minus each row's true shifted logit; `P = exp / ...`; "
+        "subtract 1 at the true classes; return (the loss as a float, P / N). One np.exp serves "
+        "both, and it cannot overflow.",
     ],
 )
 def _check_softmax_ce(fn: Callable) -> None:
@@ -268,14 +274,17 @@ def _moons(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     "3.5",
     "Train an MLP to 95% on the moons",
     hints=[
-        "Reuse the chapter's recipe: a 2-16-16-1 network with ReLU hidden layers and a sigmoid output trained "
-        "with binary cross-entropy on logits (dL/dz = (sigmoid(z) - y) / N), mini-batches of 32, learning rate "
-        "0.1, about 100 epochs; He initialisation, W ~ normal(0, sqrt(2 / n_in)), zero biases.",
-        "Write the loop with your own pieces: forward with dense_forward and ReLU, G3 = (sigmoid(Z3[:, 0]) - yb)"
-        "[:, None] / len(yb), then dense_backward and relu_backward down to the first layer, then W -= lr * dW "
-        "for every parameter. predict(X_new) runs the forward pass and returns (logits[:, 0] > 0).astype(int).",
-        "Seed a generator, rng = np.random.default_rng(0), for the initial weights and the shuffling, so that "
-        "every run gives the same network. Return the inner function predict, not its result.",
+        "You have every piece already: dense_forward, relu_backward and dense_backward. A small "
+        "MLP with ReLU hidden layers and one output logit, trained by mini-batch gradient descent "
+        "on binary cross-entropy, separates the moons, as the chapter's network did.",
+        "Reuse the chapter's recipe: a 2-16-16-1 network with ReLU hidden layers and a sigmoid "
+        "output trained with binary cross-entropy on logits (dL/dz = (sigmoid(z) - y) / N), "
+        "mini-batches of 32, learning rate 0.1, about 100 epochs; He initialisation, W ~ "
+        "normal(0, sqrt(2 / n_in)), zero biases.",
+        "Skeleton of one step: forward with dense_forward and ReLU; G = (sigmoid(logits[:, 0]) - "
+        "yb)[:, None] / len(yb); dense_backward (with relu_backward below each hidden layer) down "
+        "to the first layer; p -= lr * grad for every parameter. Seed the rng; return the inner "
+        "function predict, not its result.",
     ],
 )
 def _check_moons(fn: Callable) -> None:
@@ -367,8 +376,9 @@ def _case(seed: int, scale: float) -> tuple[dict[str, np.ndarray], np.ndarray, n
         "parameters that fail tell you which part of the backward pass to read.",
         "W1 and b1 fail while W2 and b2 pass, so the bug sits between the output layer and the hidden layer: "
         "in G2 @ W2.T or in the slope of the activation. tanh'(z) = 1 - tanh(z)**2: which array holds tanh(z)?",
-        "The slope is written 1 - Z1**2, but tanh(Z1) is A1. Copy the function, change that line to "
-        "G1 = dA1 * (1 - A1 ** 2), and return the fixed version.",
+        "tanh(Z1) is already computed in the forward pass: it is A1. The slope line uses Z1 where "
+        "it needs that array. Copy the function's body into yours, fix that one line, and leave "
+        "the rest as it is.",
     ],
 )
 def _check_fixed_backprop(fn: Callable) -> None:

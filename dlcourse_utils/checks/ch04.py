@@ -56,8 +56,10 @@ def _prf(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[float, float, float]:
         "FN (predicted 0, truly 1). With NumPy, np.sum((y_pred == 1) & (y_true == 1)) counts TP.",
         "precision = TP / (TP + FP) divides by everything the model *called* positive; recall = TP / (TP + FN) "
         "divides by everything that *is* positive. F1 is the harmonic mean 2PR / (P + R), not (P + R) / 2.",
-        "Guard each division: `precision = tp / (tp + fp) if tp + fp > 0 else 0.0`, the same for recall, and "
-        "`f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0`.",
+        "The edge cases: with no predicted positives, TP + FP = 0 and precision would be 0 / 0; "
+        "the convention is 0.0 (the same for recall, and for F1 when P + R = 0). Guard each "
+        "division with a conditional expression, `a / b if b > 0 else 0.0`, and return three "
+        "Python floats.",
     ],
 )
 def _check_prf(fn: Callable) -> None:
@@ -146,8 +148,10 @@ def _check_prf(fn: Callable) -> None:
         "for every example: rows are true classes, columns predicted ones.",
         "A plain loop `for t, p in zip(y_true, y_pred): C[t, p] += 1` is correct. The tempting one-liner "
         "C[y_true, y_pred] += 1 is not: fancy-index assignment adds 1 only once per distinct (t, p) pair.",
-        "Vectorised: `np.add.at(C, (y_true, y_pred), 1)` accumulates repeated pairs. Take the size from "
-        "num_classes, never from the labels you happen to see.",
+        "To vectorise: np.add.at(array, indices, value) adds at every index, repeats included, "
+        "unlike a fancy-index `+=`. Pass the row and the column indices as a tuple of two arrays. "
+        "Take the size from num_classes, never from the labels you happen to see: a class may be "
+        "missing from this batch.",
     ],
 )
 def _check_confusion(fn: Callable) -> None:
@@ -199,7 +203,9 @@ def _check_confusion(fn: Callable) -> None:
         "variance 2 / fan_in, where fan_in is the number of inputs of the layer.",
         "The standard deviation is the square root of the variance: std = np.sqrt(2 / fan_in). Draw with the "
         "generator you are given, rng.normal(...), so that the same seed gives the same weights.",
-        "return rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_in, fan_out))",
+        "Nearly there: one call, rng.normal(loc, scale, size). scale is the standard deviation, "
+        "not the variance, and size is (fan_in, fan_out): rows are inputs, as in A @ W. Use the "
+        "rng you are given, not np.random, so that the same seed gives the same weights.",
     ],
 )
 def _check_he(fn: Callable) -> None:
@@ -295,9 +301,12 @@ def _torch_trajectory(make_optimizer: Callable, A: np.ndarray, b: np.ndarray, w0
     hints=[
         "Two lines, in this order: first update the velocity from the gradient, then move the weights "
         "along the *new* velocity. Return both, as new arrays.",
-        "PyTorch's rule is velocity_new = momentum * velocity + grad, then w_new = w - lr * velocity_new. "
-        "No (1 - momentum) factor, and lr is applied to the weights, not folded into the velocity.",
-        "velocity_new = momentum * velocity + grad; return w - lr * velocity_new, velocity_new",
+        "PyTorch's rule: the new velocity is momentum times the old velocity plus the gradient "
+        "(no (1 - momentum) factor); the weights then move by lr times the NEW velocity. lr is "
+        "applied to the weights, not folded into the velocity.",
+        "Skeleton: `velocity_new = ...` (the first half of hint 2), then `return w - ..., "
+        "velocity_new`. Return new arrays: `velocity *= momentum` or `w -= ...` would change the "
+        "caller's arrays in place.",
     ],
 )
 @one_torch_thread()
@@ -353,10 +362,12 @@ def _check_momentum(fn: Callable) -> None:
     hints=[
         "Update the two moving averages first: m from the gradient, v from the *squared* gradient. Then "
         "correct both for starting at zero, then step.",
-        "m = beta1 * m + (1 - beta1) * grad; v = beta2 * v + (1 - beta2) * grad**2; "
-        "m_hat = m / (1 - beta1**t); v_hat = v / (1 - beta2**t), with t the step number (1 on the first step).",
-        "w_new = w - lr * m_hat / (np.sqrt(v_hat) + eps): epsilon goes *outside* the square root, as in "
-        "PyTorch. Return w_new, m, v (the uncorrected averages).",
+        "m is an exponential moving average of the gradient with weight beta1, v one of the "
+        "squared gradient with weight beta2 (new = beta * old + (1 - beta) * value). Bias "
+        "correction divides each by 1 - beta**t, with t the step number, 1 on the first step.",
+        "Nearly there: `w_new = w - lr * m_hat / (...)`, with epsilon OUTSIDE the square root, as "
+        "in PyTorch. Return w_new with the UNcorrected m and v: the corrected ones serve this "
+        "step only.",
     ],
 )
 @one_torch_thread()
@@ -450,8 +461,10 @@ def reference_train_and_evaluate(model, optimizer, X_train, y_train, X_val, y_va
         "There are three bugs. One is about gradients (PyTorch adds new gradients to old ones unless told "
         "otherwise), one about evaluation (dropout is still active), one about reproducibility (a generator "
         "is passed in but not used).",
-        "Call optimizer.zero_grad() before loss.backward(); call model.eval() before the evaluation; and pass "
-        "generator=generator to torch.randperm.",
+        "The three fixes are one line each: a call that clears the gradients before backward(), a "
+        "call that switches dropout off before measuring, and an argument to torch.randperm. "
+        "Where each goes matters: clearing the gradients after backward() would throw away the "
+        "new ones.",
     ],
 )
 @one_torch_thread()
@@ -539,8 +552,10 @@ def _held_out_digits():
         "validation accuracy? You may combine several.",
         "Data augmentation (random rotations and shifts of each batch) helped most; batch normalisation and "
         "dropout help too. Keep 30 epochs or so, and check the validation accuracy your function prints.",
-        "Train mlp(256, 256, batchnorm=True) (or with dropout) for 30 epochs with Adam (lr 1e-3), passing each "
-        "batch through augment_digits first; return the model.",
+        "Skeleton: the model from mlp(...) with batch norm (and perhaps a little dropout); Adam "
+        "with lr 1e-3; about 30 epochs of model.train(), a shuffle with the seeded generator, and "
+        "batches of 100 passed through augment_digits before the forward pass; return the model. "
+        "Augment only training batches.",
     ],
 )
 @one_torch_thread()

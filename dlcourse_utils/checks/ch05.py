@@ -49,8 +49,9 @@ def _reference_size(n: int, k: int, stride: int, padding: Any) -> int:
         "n + 2p, moving stride s at a time.",
         "The formula is floor((n + 2p - k) / s) + 1; in Python, (n + 2 * p - k) // s + 1 with integer division. "
         "'valid' means p = 0. 'same' means the output has ceil(n / s) positions, whatever k is.",
-        "if padding == 'same': return math.ceil(n / stride); if padding == 'valid': padding = 0; "
-        "return (n + 2 * padding - kernel_size) // stride + 1",
+        "The subtle points: handle the two strings before the arithmetic; 'same' ignores "
+        "kernel_size and rounds UP (math.ceil(n / stride), not n // stride); 'valid' is just "
+        "padding 0; and integer division // keeps the result an int.",
     ],
 )
 def _check_sizes(fn: Callable) -> None:
@@ -102,8 +103,10 @@ def _torch_conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int, paddin
         "formula of exercise 5.1, then loop over the output positions (i, j).",
         "At (i, j) the patch is x[:, :, i*stride : i*stride + kh, j*stride : j*stride + kw], of shape "
         "(N, C_in, kh, kw). Each output channel o is the sum of patch * w[o] over the last three axes, plus b[o].",
-        "out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3])) + b gives all N images and all "
-        "C_out kernels at once. Do not flip the kernel: deep learning's convolution is a cross-correlation.",
+        "Nearly there: at (i, j), for every image n and output channel o, you need the sum over "
+        "(C_in, kh, kw) of patch[n] * w[o]. np.tensordot(patch, w, axes=...) contracts the three "
+        "named axes of both at once and gives (N, C_out); then add b. Do not flip the kernel: "
+        "this convolution is a cross-correlation.",
     ],
 )
 @one_torch_thread()
@@ -165,8 +168,10 @@ def _torch_pool(x: np.ndarray, size: int, stride: int, grad_out: np.ndarray | No
         "The output has (H - size) // stride + 1 rows and as many columns by the same rule; loop over them.",
         "The window of output (i, j) is x[:, :, i*stride : i*stride + size, j*stride : j*stride + size]; its "
         "maximum over the last two axes gives all images and channels at once.",
-        "out[:, :, i, j] = window.max(axis=(2, 3)). Pooling works on each channel separately: never take the "
-        "maximum across channels.",
+        "Skeleton: `out = np.empty((N, C, H_out, W_out))`; two loops, over i and j; take the "
+        "window of hint 2 and write its maximum over the two spatial axes into out[:, :, i, j]. "
+        "Pooling works on each channel separately: never take the maximum across channels (axis "
+        "1).",
     ],
 )
 @one_torch_thread()
@@ -241,11 +246,15 @@ def _check_pool_backward(fn: Callable) -> None:
     "5.4",
     "A residual block",
     hints=[
-        "In __init__, create two nn.Conv2d(channels, channels, 3, padding=1) layers (padding 1 keeps the height "
-        "and width, so that the input can be added to the output).",
-        "forward computes out = conv2(relu(conv1(x))), adds the input, and applies a last ReLU: "
-        "relu(x + out). The addition is the skip connection.",
-        "def forward(self, x): return F.relu(x + self.conv2(F.relu(self.conv1(x))))",
+        "A residual block computes x + F(x), where F is a small stack of layers: here conv, ReLU, "
+        "conv. Because x is added to F(x), F must keep the number of channels and the height and "
+        "width of x.",
+        "In __init__ create two nn.Conv2d layers with `channels` in and out, kernel size 3 and "
+        "padding 1 (for a 3x3 kernel, padding 1 keeps height and width). Store them as attributes "
+        "(self.conv1, self.conv2) so that PyTorch registers their parameters.",
+        "Skeleton of forward: `out = self.conv2(...)  # conv1, then a ReLU, inside`, then return "
+        "the ReLU of (x + out). The last ReLU comes after the addition; a ReLU on out before "
+        "adding makes a different block.",
     ],
 )
 @one_torch_thread()

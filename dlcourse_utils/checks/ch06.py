@@ -75,10 +75,12 @@ def _rnn_case(seed: int, N: int, T: int, D: int, H: int, h0_scale: float):
     hints=[
         "Start from h = h0 and loop over the time steps t = 0 .. T-1. At every step compute the "
         "new state from the input at that step, X[:, t], and the previous state, then keep it.",
-        "One step is h = np.tanh(X[:, t] @ W_xh + h @ W_hh + b_h). Append every new h to a list; "
-        "assign it back to h so the next step uses it.",
-        "h, states = h0, []; for t in range(X.shape[1]): h = np.tanh(X[:, t] @ W_xh + h @ W_hh + b_h); "
-        "states.append(h). Finally `return np.stack(states, axis=1)` to get shape (N, T, H).",
+        "One step combines the input at that step and the previous state: the tanh of X[:, t] @ "
+        "W_xh plus h @ W_hh plus b_h, shape (N, H). Assign it back to h so that the next step "
+        "uses it, and keep every h in a list.",
+        "Skeleton: `h, states = h0, []`; `for t in range(X.shape[1]):` compute the new h (hint 2) "
+        "and append it; at the end stack the list along a NEW time axis at position 1, so that "
+        "the result is (N, T, H), not (T, N, H).",
     ],
 )
 def _check_rnn_forward(fn: Callable) -> None:
@@ -171,7 +173,10 @@ _CLEAN_CASES = [
         "tokenizer = RegexpTokenizer(r\"[a-z0-9]+(?:'[a-z]+)?\") and stemmer = PorterStemmer() from "
         "nltk.tokenize and nltk.stem. Lower-case *before* tokenising, and remove stop words *before* "
         "stemming (a stem such as 'wa' is no longer on the list).",
-        "return [stemmer.stem(t) for t in tokenizer.tokenize(text.lower()) if t not in stop_words]",
+        "Skeleton: one list comprehension, `[stemmer.stem(...) for token in "
+        "tokenizer.tokenize(...) if ...]`. The order matters: lower-case before tokenising, and "
+        "test the stop words on the token before stemming ('was' is a stop word; its stem 'wa' is "
+        "not).",
     ],
 )
 def _check_clean(fn: Callable) -> None:
@@ -251,10 +256,13 @@ _PAD_CASES = [
         "Make an all-zero int64 array of shape (N, max_len): zeros are already the padding. Then, for "
         "each token list, look every token up in stoi (unknown words get 1), keep the first max_len "
         "ids, and write them at the start of that row.",
-        "encoded = [stoi.get(token, 1) for token in tokens][:max_len]; ids[row, :len(encoded)] = encoded. "
-        "The mask is True wherever an id is not padding: mask = ids != 0.",
-        "ids = np.zeros((len(token_lists), max_len), dtype=np.int64); loop with enumerate and fill each "
-        "row as in hint 2; `return ids, ids != 0`.",
+        "Look each token up with stoi.get(token, 1) (1 is the id of unknown words), then cut the "
+        "list to max_len. Write the ids at the start of the row with a slice, ids[row, :k] = ..., "
+        "with k the number of ids you kept; the rest of the row stays 0. enumerate gives the row "
+        "numbers.",
+        "The mask is True exactly where an id is not padding (0), so one comparison on the whole "
+        "ids array gives it. The subtle point: an unknown word gets id 1, not 0, so it counts as "
+        "a real token in the mask.",
     ],
 )
 def _check_pad(fn: Callable) -> None:
@@ -327,10 +335,13 @@ def _lstm_case(seed: int, N: int, D: int, H: int):
     hints=[
         "Compute all four gates with one product each: z = x_t @ W + h_prev @ U + b has shape (N, 4H). "
         "Split it into four (N, H) blocks in the order input, forget, candidate, output.",
-        "i, f, g, o = np.split(z, 4, axis=1). The input, forget and output gates go through a sigmoid, "
-        "the candidate g through tanh. Then c_t = f * c_prev + i * g and h_t = o * tanh(c_t).",
-        "sig = lambda a: 1 / (1 + np.exp(-a)); c_t = sig(f) * c_prev + sig(i) * np.tanh(g); "
-        "h_t = sig(o) * np.tanh(c_t); return h_t, c_t",
+        "np.split(z, 4, axis=1) gives the four blocks i, f, g, o. The input, forget and output "
+        "gates go through a sigmoid, the candidate g through tanh. The new cell state keeps part "
+        "of c_prev and adds part of the candidate; the new hidden state is the output gate times "
+        "tanh of the new cell state.",
+        "Skeleton: `c_t = sigmoid(f) * ... + sigmoid(i) * ...`, `h_t = sigmoid(o) * ...`, return "
+        "h_t, c_t. Write the sigmoid so that it cannot overflow for large negative inputs "
+        "(chapter 1's safe sigmoid, or 0.5 * (1 + tanh(z / 2))).",
     ],
 )
 def _check_lstm(fn: Callable) -> None:
@@ -373,9 +384,12 @@ def _grad_case(scale: float, seed: int) -> dict[str, np.ndarray]:
     hints=[
         "Treat all the arrays in grads as one long vector: its length (norm) is the square root of the "
         "sum of the squares of every entry of every array.",
-        "total = np.sqrt(sum(np.sum(g ** 2) for g in grads.values())). If total is larger than max_norm, "
-        "multiply every array by the same factor max_norm / total; otherwise leave them alone.",
-        "scale = min(1.0, max_norm / total); return {name: g * scale for name, g in grads.items()}, total",
+        "Sum the squares of every array (np.sum(g ** 2)) over all the values of grads, then take "
+        "the square root of the total. If that norm exceeds max_norm, multiply every array by the "
+        "SAME factor max_norm / norm, so that the direction is kept; otherwise nothing changes.",
+        "Nearly there: the factor min(1, max_norm / norm) covers both cases in one expression. "
+        "Build a new dict with a comprehension over grads.items() (never scale the caller's "
+        "arrays in place) and return it together with the norm measured BEFORE clipping.",
     ],
 )
 def _check_clip(fn: Callable) -> None:
@@ -461,11 +475,13 @@ def _last_real_reference(lstm, embedded, lengths):
         "With right-padding, the LSTM keeps running over the padding after a short sequence ends, so "
         "h_n (the state after the last *position*) has read padding. You need the state after the last "
         "*real* token of each sequence, which sits at position lengths - 1.",
-        "output, _ = lstm(embedded) holds the state after every position, shape (N, T, H). Pick row n at "
-        "time lengths[n] - 1 with advanced indexing: output[torch.arange(N), lengths - 1].",
-        "Either `output, _ = lstm(embedded); return output[torch.arange(len(lengths)), lengths - 1]`, or "
-        "pack first: packed = nn.utils.rnn.pack_padded_sequence(embedded, lengths, batch_first=True, "
-        "enforce_sorted=False); _, (h_n, _) = lstm(packed); return h_n[-1].",
+        "`output, _ = lstm(embedded)` holds the state after every position, shape (N, T, H). For "
+        "each sequence n you need the row at time lengths[n] - 1: one advanced-indexing "
+        "expression with two index tensors, one for the batch positions and one for the times, "
+        "does it for every n at once.",
+        "Nearly there: output[batch_index, time_index], with batch_index = torch.arange(N) and "
+        "time_index the last real position of each sequence (hint 1); the result is (N, H). "
+        "Another way: nn.utils.rnn.pack_padded_sequence before the LSTM, then h_n[-1].",
     ],
 )
 def _check_last_real_state(fn: Callable) -> None:
@@ -540,12 +556,14 @@ def _bptt_reference(dH, X, h0, states, W_xh, W_hh, *, through_time=True, tanh_gr
     hints=[
         "Walk backwards, t = T-1 down to 0, carrying the gradient that arrives from step t+1 "
         "(zeros at the start). At step t the total gradient on h_t is dH[:, t] plus that carried gradient.",
-        "delta = dh * (1 - states[:, t] ** 2) goes back through tanh. Then dW_xh += X[:, t].T @ delta, "
-        "dW_hh += h_prev.T @ delta with h_prev = states[:, t-1] (or h0 when t = 0), db_h += delta.sum(0), "
-        "and the gradient carried to step t-1 is delta @ W_hh.T.",
-        "dh_next = zeros((N, H)); for t in reversed(range(T)): dh = dH[:, t] + dh_next; delta = dh * (1 - "
-        "states[:, t]**2); h_prev = states[:, t-1] if t > 0 else h0; accumulate the three gradients; "
-        "dh_next = delta @ W_hh.T. Return dW_xh, dW_hh, db_h.",
+        "At step t, delta = (total gradient on h_t) * (1 - h_t ** 2) goes back through tanh. Each "
+        "weight's gradient is (what it multiplied at step t).T @ delta, summed over the steps: "
+        "X[:, t] for W_xh, the previous state (h0 at t = 0) for W_hh. The gradient carried to "
+        "step t-1 is delta @ W_hh.T.",
+        "Skeleton: zero accumulators shaped like W_xh, W_hh and b_h; `dh_next = np.zeros((N, "
+        "H))`; `for t in reversed(range(T)):` delta, h_prev, three `+=`, then the new dh_next. "
+        "The subtle point: h_prev at t = 0 is h0, not states[:, -1], which is what states[:, t - "
+        "1] gives in Python.",
     ],
 )
 def _check_bptt(fn: Callable) -> None:

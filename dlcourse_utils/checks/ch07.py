@@ -154,9 +154,12 @@ def _knn_accuracy(points: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
     hints=[
         "Make a generator from the seed, draw one standard normal number per pixel, scale it by "
         "noise_std, add it to the images, and clip the result back into [0, 1].",
-        "rng = np.random.default_rng(seed); noise = noise_std * rng.normal(size=images.shape). "
-        "Build a new array (images + noise), never `images += ...`, which would corrupt your clean data.",
-        "rng = np.random.default_rng(seed); return np.clip(images + noise_std * rng.normal(size=images.shape), 0.0, 1.0)",
+        "Make the generator with np.random.default_rng(seed) and draw noise of the images' shape "
+        "with rng.normal(size=...), scaled by noise_std. Build a new array, images + noise; never "
+        "`images += ...`, which would corrupt your clean data.",
+        "Nearly there: np.clip(array, low, high) puts the noisy pixels back into [0, 1]. NumPy's "
+        "normal draws are float64; converting the result with .astype('float32') at the end keeps "
+        "the images' dtype and half the memory.",
     ],
 )
 def _check_add_noise(fn: Callable) -> None:
@@ -206,11 +209,14 @@ def _check_add_noise(fn: Callable) -> None:
         "Build an encoder 784 -> 256 (ReLU) -> 10 and a decoder 10 -> 256 (ReLU) -> 784 (sigmoid) as "
         "two keras.Model objects, chain them into an autoencoder, and fit it with the images as both "
         "inputs and targets.",
-        "inputs = keras.Input((784,)); code = layers.Dense(10)(layers.Dense(256, activation='relu')(inputs)); "
-        "encoder = keras.Model(inputs, code). Do the same for the decoder from keras.Input((10,)). Then "
-        "autoencoder = keras.Model(inputs, decoder(encoder(inputs))); compile with 'adam' and 'mse'.",
-        "autoencoder.fit(x_train, x_train, epochs=8, batch_size=128, verbose=0) on at least 10,000 "
-        "flattened training images scaled to [0, 1]; then return encoder, decoder from train_autoencoder.",
+        "Use the functional API: start from keras.Input(shape=(784,)), call the layers on it one "
+        "after the other (Dense(256, activation='relu'), then Dense(10)) and wrap the inputs and "
+        "the outputs in a keras.Model. Build the decoder the same way from "
+        "keras.Input(shape=(10,)), then chain the two.",
+        "Nearly there: compile the chained autoencoder with the 'adam' optimizer and the 'mse' "
+        "loss, then fit it with the images as both the input and the target, about 8 epochs, "
+        "batches of 128, verbose=0. Return the two halves, (encoder, decoder), not the "
+        "autoencoder.",
     ],
 )
 def _check_autoencoder(parts: Any) -> None:
@@ -265,10 +271,12 @@ def _check_autoencoder(parts: Any) -> None:
     hints=[
         "Three steps: prepare the images the way the encoder expects them (flat, scaled to [0, 1]), "
         "encode them, then run t-SNE on the codes, not on the pixels.",
-        "x = images.reshape(len(images), -1).astype('float32') / 255; codes = np.asarray(encoder(x)); "
-        "then TSNE(n_components=2, random_state=seed) from sklearn.manifold. Seeding it makes the map "
-        "the same every time.",
-        "return TSNE(n_components=2, init='pca', random_state=seed).fit_transform(codes)",
+        "Flatten each image to a vector of 784 values and scale it to [0, 1], as for training; "
+        "call the encoder on the batch and turn its output into a NumPy array with np.asarray. "
+        "t-SNE is sklearn.manifold.TSNE.",
+        "Nearly there: TSNE(n_components=2, ...) with random_state=seed, so that the map is the "
+        "same every time; its fit_transform(codes) returns the (N, 2) map. Run it on the codes, "
+        "never on the pixels.",
     ],
 )
 def _check_latent_map(fn: Callable) -> None:
@@ -319,10 +327,12 @@ def _noisy_test_digits() -> tuple[np.ndarray, np.ndarray]:
     hints=[
         "Same network as an ordinary autoencoder; only the training pairs change: the inputs are "
         "noisy images, the targets are the clean originals.",
-        "x_noisy = add_noise(x_train, 0.4, seed=1) with your function from exercise 7.1, then "
-        "denoiser.fit(x_noisy, x_train, ...). Fitting (x_noisy, x_noisy) would teach it to copy the noise.",
-        "Build encoder 784-256-32 and decoder 32-256-784 (sigmoid) as in exercise 7.2, chain them into "
-        "`denoiser`, compile with 'adam' and 'mse', and fit(x_noisy, x_train, epochs=8, batch_size=128, verbose=0).",
+        "Make the noisy inputs with your add_noise from exercise 7.1 (noise_std 0.4, a fixed "
+        "seed) and train on pairs (noisy image, clean image). Fitting (noisy, noisy) would teach "
+        "the network to copy the noise.",
+        "Nearly there: the network of exercise 7.2 with a wider code (784-256-32-256-784, sigmoid "
+        "output), compiled with 'adam' and 'mse'; `denoiser.fit(x_noisy, ..., epochs=8, "
+        "batch_size=128, verbose=0)`, where ... is the clean target. Return the trained model.",
     ],
 )
 def _check_denoiser(denoiser: Any) -> None:
@@ -372,10 +382,12 @@ def _kl_reference(codes: np.ndarray, rho: float, *, axis: int = 0, reverse: bool
     hints=[
         "rho_hat should say how often each hidden *unit* fires, averaged over the examples of the batch. "
         "Which axis of codes, shape (batch, units), runs over the examples?",
-        "rho_hat = codes.mean(axis=0) has one entry per unit. Clip it into [1e-6, 1 - 1e-6] so that a unit "
-        "that never fires gives a large but finite penalty, then sum the KL terms over the units.",
-        "rho_hat = np.clip(codes.mean(axis=0), 1e-6, 1 - 1e-6); return np.sum(rho * np.log(rho / rho_hat) "
-        "+ (1 - rho) * np.log((1 - rho) / (1 - rho_hat)))",
+        "Average codes over the batch axis, so that rho_hat has one entry per unit, shape "
+        "(units,). Clip it into [1e-6, 1 - 1e-6] so that a unit that never fires gives a large "
+        "but finite penalty.",
+        "Only the averaging axis is wrong: keep the KL expression of the given function, sum it "
+        "over the units and return the number. With the wrong axis the penalty grows with the "
+        "batch size; with the right one it does not: try both on codes of 10 and of 100 rows.",
     ],
 )
 def _check_kl(fn: Callable) -> None:
@@ -441,8 +453,10 @@ def _kmeans_scores(features: np.ndarray, labels: np.ndarray, k: int, seed: int) 
         "from sklearn.cluster import KMeans and from sklearn.metrics import normalized_mutual_info_score, "
         "adjusted_rand_score. predicted = KMeans(n_clusters=num_clusters, n_init=10, "
         "random_state=seed).fit_predict(features); the scores take (labels, predicted).",
-        "Write a small helper score(features) returning (nmi, ari), then return "
-        "{'raw': score(x), 'latent': score(np.asarray(encoder(x)))}.",
+        "Nearly there: a helper score(features) that fits K-means and returns (nmi, ari) keeps "
+        "the two runs identical; call it on the pixels and on the codes, np.asarray(encoder(x)), "
+        "and return a dict with the keys 'raw' and 'latent'. The same random_state in both runs "
+        "keeps the comparison fair.",
     ],
 )
 def _check_cluster_scores(fn: Callable) -> None:
