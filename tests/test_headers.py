@@ -114,3 +114,11 @@ def test_stored_outputs_are_portable(path):
             ) + "\n".join(output.get("traceback", []))
             for pattern, what in LEAKS:
                 assert not pattern.search(text), f"{rel(path)} cell {index}: stored output shows {what}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS + sorted((ROOT / "solutions").glob("*.ipynb")), ids=lambda p: p.name)
+def test_no_control_characters_in_cells(path):
+    """A backslash lost in a Python string ("\\approx" written as "\x07pprox") breaks the math on the page."""
+    for index, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        bad = re.findall(r"[\x00-\x08\x0b-\x1f]", cell.source)
+        assert not bad, f"cell {index} holds control characters {bad}: an unescaped backslash?"

@@ -1,14 +1,15 @@
-"""Graders for chapter 9, transformers (exercises 9.1-9.6).
+"""Graders for chapter 9, transformers (exercises 9.1-9.8).
 
 The chapter's conventions, which the graders share: a boolean attention mask is
 ``True`` where a query **may** attend to a key (the opposite of
 ``nn.MultiheadAttention``'s masks); attention weights are a softmax over the keys
-(the last axis); sinusoidal encodings put sines in the even columns and cosines in
-the odd ones, with frequencies ``10000 ** (-2i / d_model)``; patches are taken in
-row-major order (left to right, then top to bottom) and flattened row by row.
+(the last axis); a BPE merge step breaks ties by first occurrence and never merges
+overlapping pairs; top-p keeps the token that carries the total to p; LoRA scales its
+update by alpha / r; patches are taken in row-major order (left to right, then top to
+bottom) and flattened row by row.
 
-Learner code is PyTorch; answers may be tensors or NumPy arrays. References are
-computed here, on fixed inputs, so every check is deterministic.
+Learner code is PyTorch (recall@k: NumPy); answers may be tensors or NumPy arrays.
+References are computed here, on fixed or seeded inputs, so every check is deterministic.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .core import CheckFailed, as_numpy, call, diagnose, exercise, expect_array, expect_tuple
+from .core import CheckFailed, as_numpy, call, close, diagnose, exercise, expect_array, expect_scalar, expect_tuple
 
 _RTOL, _ATOL = 1e-5, 1e-5   # learner code runs in float32
 
@@ -45,150 +46,7 @@ def _attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, mask: np.ndarray | N
     return weights @ v, weights
 
 
-# --------------------------------------------------------------------------- 9.1
-@exercise(
-    "9.1",
-    "Attention as a soft lookup",
-    hints=[
-        "Three steps: score every key against the query, turn the scores into weights that are "
-        "positive and sum to 1, and return the weighted average of the values.",
-        "The scores are the dot products keys @ query, shape (n,). torch.softmax(scores, dim=0) "
-        "gives the weights (it is safe for large scores, unlike exp(x) / exp(x).sum()). Then "
-        "weights @ values has shape (d_v,).",
-        "weights = torch.softmax(keys @ query, dim=0); return weights @ values",
-    ],
-)
-def _check_soft_lookup(fn: Callable) -> None:
-    rng = np.random.default_rng(91)
-    cases = [
-        ("3 keys in 2-D", np.array([0.2, 1.5]), np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]),
-         np.array([[10.0], [20.0], [30.0]])),
-        ("5 random keys in 4-D", rng.normal(size=4), rng.normal(size=(5, 4)), rng.normal(size=(5, 3))),
-        ("a query with very large scores", np.array([40.0, 0.0]), np.array([[30.0, 0.0], [25.0, 1.0]]),
-         np.array([[1.0, -1.0], [2.0, 5.0]])),
-    ]
-    for label, query, keys, values in cases:
-        shown = f"soft_lookup(query, keys, values) for {label}"
-        got = as_numpy(call(fn, _t(query), _t(keys), _t(values), name="soft_lookup"), name=shown)
-        scores = keys @ query
-        weights = _softmax(scores)
-        expected = weights @ values
-        if isinstance(got, np.ndarray) and got.dtype.kind == "f" and not np.all(np.isfinite(got)):
-            raise CheckFailed(f"the answer from {shown} contains NaN or infinity: exp of a large score "
-                              "overflows. Use torch.softmax, which subtracts the largest score first.")
-        bugs = [
-            (scores @ values, "it uses the raw scores as weights; turn them into a softmax first."),
-            (values[np.argmax(scores)], "it is a hard lookup (the best key's value only); the soft "
-                                         "lookup averages all values with softmax weights."),
-            (scores / scores.sum() @ values, "it divides the scores by their sum; the weights are a "
-                                             "softmax, which is positive even for negative scores."),
-            (weights, "it returns the weights; return the weighted average of the values."),
-            (_softmax(scores / math.sqrt(len(query))) @ values,
-             "it divides the scores by sqrt(d); this exercise's lookup is softmax(keys @ query), "
-             "unscaled, as in the chapter's first example."),
-        ]
-        diagnose(got, expected, bugs, name=f"the answer from {shown}", rtol=_RTOL, atol=_ATOL)
-        expect_array(got, expected, name=f"the answer from {shown}", rtol=_RTOL, atol=_ATOL)
-
-
-# --------------------------------------------------------------------------- 9.2
-@exercise(
-    "9.2",
-    "A causal mask",
-    hints=[
-        "Row i of the mask belongs to query position i, column j to key position j. A causal model "
-        "may look at itself and at the past, so entry (i, j) is True exactly when j <= i.",
-        "That is a lower-triangular matrix including the diagonal. torch.tril keeps the lower "
-        "triangle of a matrix; start from torch.ones(T, T, dtype=torch.bool).",
-        "return torch.tril(torch.ones(T, T, dtype=torch.bool))",
-    ],
-)
-def _check_causal_mask(fn: Callable) -> None:
-    for T in (4, 1, 7):
-        shown = f"causal_mask({T})"
-        got = call(fn, T, name="causal_mask")
-        if isinstance(got, torch.Tensor) and got.dtype != torch.bool:
-            raise CheckFailed(f"{shown} has dtype {got.dtype}; return a boolean mask (dtype=torch.bool), "
-                              "so that `~mask` and masked_fill work with it.")
-        got = as_numpy(got, name=shown)
-        expected = np.tril(np.ones((T, T), dtype=bool))
-        if not isinstance(got, np.ndarray):
-            raise CheckFailed(f"{shown} should return a boolean tensor of shape ({T}, {T}), got "
-                              f"{type(got).__name__}.")
-        if got.dtype != bool:
-            raise CheckFailed(f"{shown} has dtype {got.dtype}; return a boolean mask (dtype=torch.bool).")
-        if got.shape != expected.shape:
-            raise CheckFailed(f"{shown} has shape {got.shape}, expected ({T}, {T}).")
-        if T > 1 and np.array_equal(got, expected.T):
-            raise CheckFailed(f"{shown} lets every position see the FUTURE (upper triangle): row i is "
-                              "query i, and it may attend to keys j <= i. Use torch.tril.")
-        if np.array_equal(got, np.tril(np.ones((T, T), dtype=bool), k=-1)):
-            raise CheckFailed(f"{shown} leaves out the diagonal: a position may attend to itself, and "
-                              "without it the first row is all False, which makes the softmax NaN.")
-        if np.array_equal(got, ~expected):
-            raise CheckFailed(f"{shown} is inverted: in this book True means 'may attend' (PyTorch's "
-                              "nn.MultiheadAttention uses the opposite convention).")
-        if not np.array_equal(got, expected):
-            wrong = int(np.sum(got != expected))
-            raise CheckFailed(f"{shown} differs from the causal mask in {wrong} entries: entry (i, j) "
-                              "must be True exactly when j <= i.")
-
-
-# --------------------------------------------------------------------------- 9.3
-def _encoding(num_positions: int, d_model: int) -> np.ndarray:
-    position = np.arange(num_positions)[:, None]
-    frequency = 10000.0 ** (-np.arange(0, d_model, 2) / d_model)
-    out = np.zeros((num_positions, d_model))
-    out[:, 0::2] = np.sin(position * frequency)
-    out[:, 1::2] = np.cos(position * frequency)
-    return out
-
-
-@exercise(
-    "9.3",
-    "Sinusoidal positional encoding",
-    hints=[
-        "Build one frequency per pair of columns, w_i = 10000 ** (-2i / d_model) for i = 0 .. "
-        "d_model/2 - 1, multiply the positions 0 .. P-1 by every frequency, and take sin and cos.",
-        "position = torch.arange(P)[:, None] (shape (P, 1)) and frequency = 10000 ** "
-        "(-torch.arange(0, d_model, 2) / d_model) (shape (d_model/2,)) broadcast to the (P, d_model/2) "
-        "angles. Put sin(angles) in the even columns [:, 0::2] and cos(angles) in the odd ones [:, 1::2].",
-        "pe = torch.zeros(P, d_model); angles = torch.arange(P)[:, None] * 10000 ** "
-        "(-torch.arange(0, d_model, 2) / d_model); pe[:, 0::2] = torch.sin(angles); "
-        "pe[:, 1::2] = torch.cos(angles); return pe",
-    ],
-)
-def _check_positional_encoding(fn: Callable) -> None:
-    for num_positions, d_model in ((10, 8), (50, 16), (3, 2)):
-        shown = f"positional_encoding({num_positions}, {d_model})"
-        got = as_numpy(call(fn, num_positions, d_model, name="positional_encoding"), name=shown)
-        expected = _encoding(num_positions, d_model)
-        position = np.arange(num_positions)[:, None]
-        half = d_model // 2
-        frequency = 10000.0 ** (-np.arange(0, d_model, 2) / d_model)
-        angles = position * frequency
-        concatenated = np.concatenate([np.sin(angles), np.cos(angles)], axis=1)
-        swapped = np.zeros_like(expected)
-        swapped[:, 0::2], swapped[:, 1::2] = np.cos(angles), np.sin(angles)
-        wrong_exponent = np.zeros_like(expected)
-        slow = position * 10000.0 ** (-np.arange(half) / d_model)
-        wrong_exponent[:, 0::2], wrong_exponent[:, 1::2] = np.sin(slow), np.cos(slow)
-        from_one = _encoding(num_positions + 1, d_model)[1:]
-        bugs = [
-            (concatenated, "the sines fill the first half and the cosines the second; interleave "
-                           "them: sines in the even columns, cosines in the odd ones."),
-            (swapped, "sin and cos are swapped: sines go in the even columns (0, 2, 4, ...)."),
-            (wrong_exponent, "the exponent uses i / d_model; the frequencies are 10000 ** (-2i / d_model), "
-                             "i.e. torch.arange(0, d_model, 2) / d_model."),
-            (from_one, "positions start at 1; the first position is 0, whose encoding is "
-                       "(0, 1, 0, 1, ...)."),
-            (expected.T, "it is transposed: one row per position, shape (num_positions, d_model)."),
-        ]
-        diagnose(got, expected, bugs, name=f"the encoding from {shown}", rtol=_RTOL, atol=_ATOL)
-        expect_array(got, expected, name=f"the encoding from {shown}", rtol=1e-4, atol=1e-5)
-
-
-# --------------------------------------------------------------------------- 9.4
+# --------------------------------------------------------------------------- 9.8
 def _patchify(images: np.ndarray, p: int) -> np.ndarray:
     B, H, W = images.shape
     x = images.reshape(B, H // p, p, W // p, p).transpose(0, 1, 3, 2, 4)
@@ -196,7 +54,7 @@ def _patchify(images: np.ndarray, p: int) -> np.ndarray:
 
 
 @exercise(
-    "9.4",
+    "9.8",
     "Patchify an image",
     hints=[
         "Split each image axis into (which patch, which pixel inside the patch): H = (H/p) * p and "
@@ -239,9 +97,9 @@ def _check_patchify(fn: Callable) -> None:
         expect_array(got, expected, name=f"the patches from {shown}", rtol=_RTOL, atol=_ATOL)
 
 
-# --------------------------------------------------------------------------- 9.5
+# --------------------------------------------------------------------------- 9.1
 @exercise(
-    "9.5",
+    "9.1",
     "Find the bug: attention without the scale",
     hints=[
         "Run attention_buggy on queries and keys with many dimensions and look at the largest "
@@ -295,7 +153,7 @@ def _check_attention(fn: Callable) -> None:
         expect_array(out, exp_out, name=f"the output from {shown}", rtol=_RTOL, atol=_ATOL)
 
 
-# --------------------------------------------------------------------------- 9.6
+# --------------------------------------------------------------------------- 9.2
 def _torch_reference(x: torch.Tensor, W_q: torch.Tensor, W_k: torch.Tensor, W_v: torch.Tensor,
                      W_o: torch.Tensor, num_heads: int, mask: torch.Tensor | None) -> np.ndarray:
     """The answer according to PyTorch's own nn.MultiheadAttention (no biases)."""
@@ -330,7 +188,7 @@ def _mha_numpy(x: np.ndarray, W_q: np.ndarray, W_k: np.ndarray, W_v: np.ndarray,
 
 
 @exercise(
-    "9.6",
+    "9.2",
     "Multi-head attention, matched to PyTorch",
     hints=[
         "Project x to queries, keys and values (x @ W_q and so on), split the model width C into "
@@ -376,3 +234,330 @@ def _check_multi_head_attention(fn: Callable) -> None:
         diagnose(got, expected, bugs, name=f"the output from {shown}", rtol=_RTOL, atol=_ATOL)
         expect_array(got, expected, name=f"the output from {shown} (compared with nn.MultiheadAttention)",
                      rtol=_RTOL, atol=_ATOL)
+
+
+# --------------------------------------------------------------------------- 9.3
+def _merge(ids: list, pair: tuple, new_id: int, overlapping: bool = False, first_only: bool = False,
+           skip_last: bool = False) -> list:
+    out, i, done = [], 0, False
+    stop = len(ids) - 2 if skip_last else len(ids) - 1
+    while i < len(ids):
+        if i < stop and (ids[i], ids[i + 1]) == pair and not done:
+            out.append(new_id)
+            if first_only:
+                done = True
+            i += 1 if overlapping else 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def _pair_counts(ids: list) -> dict:
+    counts: dict = {}
+    for pair in zip(ids, ids[1:]):
+        counts[pair] = counts.get(pair, 0) + 1          # dicts keep first-seen order: ties -> first
+    return counts
+
+
+def _same_ids(got: Any, expected: list) -> bool:
+    try:
+        return [int(i) for i in got] == list(expected)
+    except (TypeError, ValueError):
+        return False
+
+
+@exercise(
+    "9.3",
+    "One BPE merge step",
+    hints=[
+        "Two parts. First count every adjacent pair (ids[i], ids[i+1]) and pick the most frequent one; "
+        "on a tie, take the pair that occurs first in the list. Then walk through the list from the left, "
+        "writing new_id wherever that pair starts, and skipping both of its tokens.",
+        "collections.Counter(zip(ids, ids[1:])) counts the pairs, and max(counts, key=counts.get) returns "
+        "the first of the most frequent ones (a Counter remembers the order in which keys first appeared). "
+        "For the merge use a while loop with an index i: after a match advance i by 2, otherwise append "
+        "ids[i] and advance by 1; check i + 1 < len(ids) so the last pair is included.",
+        "counts = Counter(zip(ids, ids[1:])); pair = max(counts, key=counts.get); out, i = [], 0; while i < "
+        "len(ids): if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair: out.append(new_id); i += 2; else: "
+        "out.append(ids[i]); i += 1; return pair, out",
+    ],
+)
+def _check_bpe_merge_step(fn: Callable) -> None:
+    rng = np.random.default_rng(97)
+    cases = [
+        ("'aaabdaaabac' as bytes", [97, 97, 97, 98, 100, 97, 97, 97, 98, 97, 99], 256),
+        ("three equal tokens [5, 5, 5]", [5, 5, 5], 300),
+        ("a tie: [1, 2, 3, 1, 2, 3]", [1, 2, 3, 1, 2, 3], 9),
+        ("the winning pair at the very end: [4, 7, 9, 4, 7, 1, 4, 7]", [4, 7, 9, 4, 7, 1, 4, 7], 50),
+    ]
+    for n in range(4):
+        cases.append((f"random ids number {n + 1}", rng.integers(0, 6, size=int(rng.integers(20, 60))).tolist(),
+                      int(rng.integers(256, 1000))))
+    for label, ids, new_id in cases:
+        shown = f"bpe_merge_step(ids, {new_id}) for {label}"
+        got = expect_tuple(call(fn, list(ids), new_id, name="bpe_merge_step"), label=shown, names="pair, new_ids")
+        got_pair, got_ids = got
+        counts = _pair_counts(ids)
+        pair = max(counts, key=counts.get)
+        expected = _merge(ids, pair, new_id)
+        try:
+            got_pair = tuple(int(t) for t in got_pair)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"the pair from {shown} should be a tuple of two token ids, got {got_pair!r}.") from None
+        top = max(counts.values())
+        if got_pair != pair:
+            if counts.get(got_pair, 0) == top:
+                raise CheckFailed(f"{shown} chose the pair {got_pair}; it is as frequent as {pair}, but on a tie "
+                                  f"take the pair that occurs first in the list (here {pair}).")
+            raise CheckFailed(f"{shown} chose the pair {got_pair}, which occurs {counts.get(got_pair, 0)} times; "
+                              f"the most frequent pair is {pair} ({top} times, counting every position i).")
+        if _same_ids(got_ids, expected):
+            continue
+        bugs = [
+            (_merge(ids, pair, new_id, overlapping=True), "it merges overlapping occurrences: after a match "
+             "skip both tokens (i += 2), so [5, 5, 5] becomes [new, 5]."),
+            (_merge(ids, pair, new_id, first_only=True), "it replaces only the first occurrence of the pair; "
+             "replace every occurrence."),
+            (_merge(ids, pair, new_id, skip_last=True), "it never merges the last pair of the list: the loop "
+             "stops one position too early."),
+        ]
+        for wrong, why in bugs:
+            if wrong != expected and _same_ids(got_ids, wrong):
+                raise CheckFailed(f"the new ids from {shown} are wrong: {why}")
+        raise CheckFailed(f"the new ids from {shown} are {list(got_ids)[:20]}..., expected {expected[:20]}...")
+
+
+# --------------------------------------------------------------------------- 9.4
+def _top_p(probs: np.ndarray, p: float, variant: str = "") -> np.ndarray:
+    order = np.argsort(-probs, axis=-1, kind="stable")
+    sorted_probs = np.take_along_axis(probs, order, axis=-1)
+    if variant == "ascending":
+        order = order[:, ::-1]
+        sorted_probs = sorted_probs[:, ::-1]
+    cumulative = np.cumsum(sorted_probs, axis=-1)
+    if variant == "exclude_crossing":
+        keep = cumulative <= p
+    else:
+        keep = cumulative - sorted_probs < p
+    kept = np.where(keep, sorted_probs, 0.0)
+    if variant != "no_renormalise":
+        kept = kept / kept.sum(axis=-1, keepdims=True).clip(1e-300)
+    if variant == "sorted":
+        return kept
+    out = np.zeros_like(probs)
+    np.put_along_axis(out, order, kept, axis=-1)
+    return out
+
+
+@exercise(
+    "9.4",
+    "Top-p (nucleus) filtering",
+    hints=[
+        "For each row: sort the probabilities from the largest down, add them up, and keep the shortest "
+        "run of top tokens whose total reaches p. Everything else becomes 0, and the kept ones are divided "
+        "by their sum so the row sums to 1 again. The results go back to the original token positions.",
+        "torch.sort(probs, dim=-1, descending=True) gives the sorted values and the order. A token is kept "
+        "if the mass of the tokens BEFORE it, cumsum - itself, is still below p: that always keeps the top "
+        "token and includes the one that crosses p. Put the results back with torch.zeros_like(probs)"
+        ".scatter(-1, order, kept).",
+        "sorted_probs, order = torch.sort(probs, dim=-1, descending=True); keep = sorted_probs.cumsum(-1) - "
+        "sorted_probs < p; kept = sorted_probs * keep; kept = kept / kept.sum(-1, keepdim=True); "
+        "return torch.zeros_like(probs).scatter(-1, order, kept)",
+    ],
+)
+def _check_top_p(fn: Callable) -> None:
+    rng = np.random.default_rng(98)
+    fixed = np.array([[0.05, 0.5, 0.1, 0.2, 0.15]])
+    cases = [("one row [0.05, 0.5, 0.1, 0.2, 0.15], p = 0.75", fixed, 0.75),
+             ("one row, p = 0.01 (only the top token survives)", fixed, 0.01),
+             ("one row, p = 1.0 (everything survives)", fixed, 1.0)]
+    for n, p in ((4, 0.9), (3, 0.5)):
+        logits = rng.normal(0.0, 2.0, size=(n, 12))
+        probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        cases.append((f"a batch of {n} random distributions over 12 tokens, p = {p}", probs, p))
+    for label, probs, p in cases:
+        shown = f"top_p_filter(probs, {p}) for {label}"
+        got = as_numpy(call(fn, _t(probs), p, name="top_p_filter"), name=shown)
+        expected = _top_p(probs, p)
+        bugs = [
+            (_top_p(probs, p, "exclude_crossing"), "it drops the token whose probability carries the total past "
+             "p; keep a token while the mass BEFORE it is below p (and so always keep the top token)."),
+            (_top_p(probs, p, "no_renormalise"), "the kept probabilities are not renormalised: divide them by "
+             "their sum so that each row sums to 1."),
+            (_top_p(probs, p, "sorted"), "the result is in sorted order; scatter the values back to the "
+             "original token positions."),
+            (_top_p(probs, p, "ascending"), "it keeps the LEAST likely tokens: sort in descending order."),
+        ]
+        diagnose(got, expected, bugs, name=f"the result of {shown}", rtol=1e-5, atol=1e-6)
+        expect_array(got, expected, name=f"the result of {shown}", rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- 9.5
+def _causal_attention(x: np.ndarray, W_q: np.ndarray, W_k: np.ndarray, W_v: np.ndarray) -> np.ndarray:
+    T = x.shape[1]
+    out, _ = _attention(x @ W_q, x @ W_k, x @ W_v, np.tril(np.ones((T, T), dtype=bool)))
+    return out
+
+
+@exercise(
+    "9.5",
+    "One step of attention with a KV cache",
+    hints=[
+        "The new token needs three projections: its query q = x_new @ W_q, and its key and value, which are "
+        "appended to the end of the caches. Then the query attends to ALL cached keys, its own included: "
+        "no mask is needed, since the cache holds only the past and the present.",
+        "Give the new key a time axis before concatenating: torch.cat([cache_k, (x_new @ W_k)[:, None]], "
+        "dim=1) has shape (B, T_past + 1, d). Scores: (q[:, None] @ k.transpose(1, 2)) / math.sqrt(d), "
+        "softmax over the last axis, times v, then drop the length-1 axis.",
+        "q = x_new @ W_q; k = torch.cat([cache_k, (x_new @ W_k)[:, None]], 1); v = torch.cat([cache_v, "
+        "(x_new @ W_v)[:, None]], 1); w = torch.softmax(q[:, None] @ k.transpose(1, 2) / math.sqrt(q.shape[-1]), "
+        "-1); return (w @ v)[:, 0], k, v",
+    ],
+)
+def _check_kv_step(fn: Callable) -> None:
+    rng = np.random.default_rng(99)
+    for label, B, T, C, d, start in (("2 sequences of 7 tokens, starting from 3 cached positions", 2, 7, 8, 4, 3),
+                                     ("1 sequence of 5 tokens, starting from an empty cache", 1, 5, 6, 6, 0)):
+        x = rng.normal(size=(B, T, C))
+        W_q, W_k, W_v = (rng.normal(0.0, 1 / math.sqrt(C), size=(C, d)) for _ in range(3))
+        full = _causal_attention(x, W_q, W_k, W_v)                      # (B, T, d): the uncached answer
+        keys, values = x @ W_k, x @ W_v
+        cache_k, cache_v = _t(keys[:, :start]), _t(values[:, :start])
+        for t in range(start, T):
+            shown = (f"attention_step(x_new, W_q, W_k, W_v, cache_k, cache_v) at position {t} for {label} "
+                     f"(the cache holds {t} positions)")
+            result = call(fn, _t(x[:, t]), _t(W_q), _t(W_k), _t(W_v), cache_k, cache_v, name="attention_step")
+            out, new_k, new_v = expect_tuple(result, label=shown, names="output, cache_k, cache_v")
+            out = as_numpy(out, name=f"the output of {shown}")
+            expected = full[:, t]
+            past_only = _attention(x[:, t:t + 1] @ W_q, keys[:, :t], values[:, :t])[0][:, 0] if t > 0 else None
+            unscaled = _attention(x[:, t:t + 1] @ W_q, keys[:, :t + 1], values[:, :t + 1], scale=1.0)[0][:, 0]
+            by_length = _attention(x[:, t:t + 1] @ W_q, keys[:, :t + 1], values[:, :t + 1],
+                                   scale=math.sqrt(t + 1))[0][:, 0]
+            bugs = [(unscaled, "the scores are not divided by sqrt(d), the size of the query."),
+                    (by_length, "the scores are divided by the square root of the number of cached positions; "
+                                "divide by sqrt(d), the size of the query.")]
+            if past_only is not None:
+                bugs.insert(0, (past_only, "the new token does not attend to itself: append its key and value "
+                                           "to the caches BEFORE computing the attention."))
+            diagnose(out, expected, bugs, name=f"the output of {shown}", rtol=1e-4, atol=1e-5)
+            expect_array(out, expected, name=f"the output of {shown} (compared with attention over the whole "
+                         "sequence without a cache)", rtol=1e-4, atol=1e-5)
+            for name, got_cache, want in (("cache_k", new_k, keys[:, :t + 1]), ("cache_v", new_v, values[:, :t + 1])):
+                got_cache = as_numpy(got_cache, name=f"the returned {name} of {shown}")
+                if np.shape(got_cache) == np.shape(want[:, :t]) and close(got_cache, want[:, :t], rtol=1e-4, atol=1e-5):
+                    raise CheckFailed(f"the returned {name} of {shown} is the old cache: return the cache with the "
+                                      "new position appended, shape (B, T_past + 1, d).")
+                reordered = np.concatenate([want[:, t:t + 1], want[:, :t]], axis=1)
+                diagnose(got_cache, want, [(reordered, "the new position is put at the front; append it at the "
+                                                       "end (torch.cat([cache, new], dim=1)), so that position t "
+                                                       "stays at index t.")],
+                         name=f"the returned {name} of {shown}", rtol=1e-4, atol=1e-5)
+                expect_array(got_cache, want, name=f"the returned {name} of {shown}", rtol=1e-4, atol=1e-5)
+            cache_k, cache_v = _t(keys[:, :t + 1]), _t(values[:, :t + 1])
+
+
+# --------------------------------------------------------------------------- 9.7
+@exercise(
+    "9.7",
+    "A LoRA linear layer",
+    hints=[
+        "The layer's output is the frozen layer's, x @ W.T + b, plus a low-rank correction: x goes down "
+        "through A to r numbers, comes back up through B, and is scaled by alpha / r.",
+        "A has shape (r, in) and B shape (out, r), so the correction is (x @ A.T) @ B.T, with r = A.shape[0]. "
+        "Multiplying in this order never builds the (out, in) matrix B @ A; the result is the same as "
+        "using the merged weight W + (alpha / r) * B @ A.",
+        "r = A.shape[0]; return x @ W.T + b + (alpha / r) * (x @ A.T) @ B.T",
+    ],
+)
+def _check_lora(fn: Callable) -> None:
+    rng = np.random.default_rng(910)
+    cases = [("x of shape (5, 6), 4 outputs, rank 2, alpha 4", (5, 6), 4, 2, 4.0),
+             ("x of shape (2, 3, 8), 8 outputs, rank 4, alpha 16", (2, 3, 8), 8, 4, 16.0),
+             ("x of shape (3, 5), 7 outputs, rank 1, alpha 2", (3, 5), 7, 1, 2.0)]
+    for label, x_shape, n_out, r, alpha in cases:
+        n_in = x_shape[-1]
+        x = rng.normal(size=x_shape)
+        W, b = rng.normal(size=(n_out, n_in)), rng.normal(size=n_out)
+        A, B = rng.normal(size=(r, n_in)), rng.normal(size=(n_out, r))
+        shown = f"lora_linear(x, W, b, A, B, alpha={alpha:g}) for {label}"
+        got = as_numpy(call(fn, *(_t(a) for a in (x, W, b, A, B)), alpha, name="lora_linear"), name=shown)
+        base = x @ W.T + b
+        update = (x @ A.T) @ B.T
+        expected = base + alpha / r * update
+        merged = x @ (W + alpha / r * B @ A).T + b
+        assert np.allclose(expected, merged)
+        bugs = [
+            (base + alpha * update, "the correction is scaled by alpha; scale it by alpha / r."),
+            (base + r / alpha * update, "the correction is scaled by r / alpha; the scale is alpha / r."),
+            (base + update, "the correction is not scaled: multiply it by alpha / r."),
+            (alpha / r * update + b, "the frozen weight W is missing: the output is x @ W.T + b plus the "
+                                     "correction."),
+            (x @ W.T + alpha / r * update, "the bias b of the frozen layer is missing."),
+            (base, "the low-rank correction is missing: add (alpha / r) * (x @ A.T) @ B.T."),
+        ]
+        diagnose(got, expected, bugs, name=f"the output of {shown}", rtol=1e-4, atol=1e-4)
+        expect_array(got, expected, name=f"the output of {shown}", rtol=1e-4, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- 9.6
+def _recall(scores: np.ndarray, relevant: list, k: int, variant: str = "") -> float:
+    if variant == "axis":
+        order = np.argsort(-scores, axis=0, kind="stable").T
+    elif variant == "ascending":
+        order = np.argsort(scores, axis=1, kind="stable")
+    else:
+        order = np.argsort(-scores, axis=1, kind="stable")
+    top = order[:, :k + 1] if variant == "k_plus_one" else order[:, :k]
+    values = []
+    for row, rel in zip(top, relevant):
+        found = len(set(row.tolist()) & set(rel))
+        if variant == "hit":
+            values.append(float(found > 0))
+        elif variant == "precision":
+            values.append(found / k)
+        else:
+            values.append(found / len(rel))
+    return float(np.mean(values))
+
+
+@exercise(
+    "9.6",
+    "Recall@k with several relevant documents",
+    hints=[
+        "For each query (a row of scores), find the k documents with the highest scores. Recall@k for that "
+        "query is the share of its relevant documents found among them: |top k ∩ relevant| / |relevant|. "
+        "The answer is the mean over the queries.",
+        "np.argsort(-scores, axis=1)[:, :k] gives each query's top-k document indices (highest first). "
+        "Turn a row into a set and intersect it with relevant[i]; divide by len(relevant[i]), not by k "
+        "(that would be precision), and do not count a query as 1 as soon as one document is found.",
+        "top = np.argsort(-scores, axis=1)[:, :k]; return float(np.mean([len(set(row) & set(rel)) / len(rel) "
+        "for row, rel in zip(top.tolist(), relevant)]))",
+    ],
+)
+def _check_recall(fn: Callable) -> None:
+    rng = np.random.default_rng(911)
+    fixed = np.array([[0.9, 0.1, 0.8, 0.3], [0.2, 0.7, 0.1, 0.6], [0.5, 0.4, 0.3, 0.2]])
+    cases = []
+    for n_q, n_d, k in ((20, 30, 5), (8, 50, 1)):
+        scores = rng.normal(size=(n_q, n_d))
+        relevant = [set(rng.choice(n_d, int(rng.integers(1, 4)), replace=False).tolist()) for _ in range(n_q)]
+        cases.append((f"{n_q} random queries over {n_d} documents with 1-3 relevant each, k = {k}", scores, relevant, k))
+    cases += [("3 queries over 4 documents, k = 2", fixed, [{0, 3}, {1}, {2, 3}], 2),
+              ("the same, k = 4 (every document)", fixed, [{0, 3}, {1}, {2, 3}], 4)]
+    for label, scores, relevant, k in cases:
+        shown = f"recall_at_k(scores, relevant, {k}) for {label}"
+        got = call(fn, scores.copy(), [set(r) for r in relevant], k, name="recall_at_k")
+        expected = _recall(scores, relevant, k)
+        bugs = [(_recall(scores, relevant, k, "hit"), "it counts a query as 1 as soon as ONE relevant document "
+                 "is in the top k (the hit rate); recall is the share of its relevant documents that are found."),
+                (_recall(scores, relevant, k, "precision"), "it divides by k, which is precision@k; divide by "
+                 "the number of relevant documents of the query."),
+                (_recall(scores, relevant, k, "ascending"), "it takes the k LEAST similar documents: sort the "
+                 "scores in descending order."),
+                (_recall(scores, relevant, k, "k_plus_one"), "it looks at the top k + 1 documents; take exactly k."),
+                (_recall(scores, relevant, k, "axis"), "it ranks along the wrong axis: each ROW is a query, so "
+                 "sort each row (axis=1).")]
+        diagnose(got, expected, bugs, name=f"the recall from {shown}", rtol=1e-9, atol=1e-9)
+        expect_scalar(got, expected, name=f"the recall from {shown}", rtol=1e-9, atol=1e-9)
