@@ -37,7 +37,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
-_CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']\s*,\s*([A-Za-z_][A-Za-z_0-9]*)""")
+sys.path.insert(0, str(ROOT / "tools"))
+import notebooks  # noqa: E402  (tools/notebooks.py: where the answers are read from the solutions)
+_CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']""")
 
 _BINOP_SWAPS = {
     ast.Add: [ast.Sub], ast.Sub: [ast.Add], ast.Mult: [ast.Div], ast.Div: [ast.Mult, ast.FloorDiv],
@@ -240,39 +242,22 @@ def chapter_settings(chapter: int, skip: dict[str, str] | None = None) -> dict[s
     import matplotlib.pyplot as plt
 
     os.environ[STRICT_ENV] = "0"
-    begin, end = "### BEGIN SOLUTION", "### END SOLUTION"
     [path] = sorted((ROOT / "solutions").glob(f"{chapter:02d}_*_solutions.ipynb"))
     transform = TransformerManager().transform_cell
     scope: dict[str, Any] = {"__name__": "__main__"}
-    cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    needed = [i for i, c in enumerate(cells) if any(e not in skip for e, _ in _CHECK_CALL.findall(c.source))]
-    cells = cells[: needed[-1] + 1] if needed else []   # what comes after (a long training run) is not needed
+    nb = nbformat.read(path, as_version=4)
+    wanted = {i: a for i, a in notebooks.answers(nb, str(path)).items() if i not in skip}
+    last = max((index for index, cell in enumerate(nb.cells) if cell.cell_type == "code"
+                and any(e in wanted for e in _CHECK_CALL.findall(cell.source))), default=-1)
+    starts = {answer.first_cell: exercise_id for exercise_id, answer in wanted.items()}
     settings: dict[str, Setting] = {}
-    waiting: list[str] = []
-    lines: set[int] = set()
-    snapshot: dict[str, Any] | None = None
-    for cell in cells:
-        if begin in cell.source:
-            if not waiting:
-                snapshot = dict(scope)
-            offset = sum(part.count("\n") + 1 for part in waiting) + len(waiting)  # joined with blank lines
-            kept: list[str] = []
-            inside = False
-            for line in cell.source.split("\n"):
-                if line.strip() == begin:
-                    inside = True
-                elif line.strip() == end:
-                    inside = False
-                else:
-                    kept.append(line)
-                    if inside:
-                        lines.add(offset + len(kept))
-            waiting.append("\n".join(kept))
-        found = _CHECK_CALL.findall(cell.source)
-        if found and waiting:
-            exercise_id, name = found[0]
-            settings[exercise_id] = Setting(exercise_id, "\n\n".join(waiting), set(lines), name, snapshot or {})
-            waiting, lines = [], set()
+    for index, cell in enumerate(nb.cells[: last + 1]):   # what comes after (a long training run) is not needed
+        if cell.cell_type != "code":
+            continue
+        if index in starts:
+            exercise_id = starts[index]
+            answer = wanted[exercise_id]
+            settings[exercise_id] = Setting(exercise_id, answer.code, answer.lines, answer.name, dict(scope))
         code = transform(cell.source)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             exec(compile(code, str(path), "exec"), scope)

@@ -39,6 +39,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import notebooks  # tools/notebooks.py, on the path through the root conftest.py
 from dlcourse_utils.checks import all_exercises
 from dlcourse_utils.checks.core import SOLUTIONS_FILE
 
@@ -49,37 +50,19 @@ MAX_HINT_CHARS = 400
 SIGNIFICANT = 10
 
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
-_CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']""")
 
 
 # --------------------------------------------------------------------------- the answers
 def _answers() -> dict[str, list[str]]:
-    """``{exercise id: code lines between the solution markers}`` for the chapters checked.
-
-    Marker blocks belong to the first ``check("N.M", ...)`` at or after them, the rule that
-    ``tools/notebooks.py`` uses to write ``solutions.json``.
-    """
-    answers: dict[str, list[str]] = {}
+    """``{exercise id: code lines between the solution markers}`` for the chapters checked,
+    read as ``tools/notebooks.py`` reads them to write ``solutions.json``."""
+    found: dict[str, list[str]] = {}
     for chapter in CHAPTERS:
         for path in sorted((ROOT / "solutions").glob(f"{chapter:02d}_*_solutions.ipynb")):
-            waiting: list[str] = []
-            for cell in nbformat.read(path, as_version=4).cells:
-                if cell.cell_type != "code":
-                    continue
-                inside = False
-                for line in cell.source.split("\n"):
-                    if line.strip() == BEGIN:
-                        inside = True
-                    elif line.strip() == END:
-                        inside = False
-                    elif inside:
-                        waiting.append(line)
-                ids = _CHECK_CALL.findall(cell.source)
-                if ids and waiting:
-                    answers.setdefault(ids[0], waiting)
-                    waiting = []
-    return answers
+            for exercise_id, answer in notebooks.answers(nbformat.read(path, as_version=4), str(path)).items():
+                code_lines = answer.code.split("\n")
+                found[exercise_id] = [code_lines[n - 1] for n in sorted(answer.lines)]
+    return found
 
 
 ANSWERS = _answers()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import os
 import re
@@ -178,28 +179,70 @@ SOLUTIONS_JSON = ROOT / "dlcourse_utils" / "checks" / "solutions.json"
 _CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']""")
 
 
-def solution_snippets(nb: nbformat.NotebookNode, path: str) -> dict[str, str]:
-    """``{exercise id: solution code}`` of one solutions notebook.
+_ANSWER_NAME = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']\s*,\s*([A-Za-z_][A-Za-z_0-9]*)""")
+
+
+@dataclasses.dataclass
+class Answer:
+    """One exercise's worked answer in a solutions notebook.
+
+    ``code``: its solution cells joined by a blank line, markers left out; ``lines``: the
+    1-based line numbers in ``code`` that the learner writes (between the markers);
+    ``name``: what the check call passes (``check("1.2", sigmoid)`` -> ``"sigmoid"``);
+    ``first_cell``: the index of its first solution cell in ``nb.cells``.
+    """
+
+    code: str
+    lines: set[int]
+    name: str | None
+    first_cell: int
+
+
+def answers(nb: nbformat.NotebookNode, path: str) -> dict[str, Answer]:
+    """``{exercise id: Answer}`` of one solutions notebook.
 
     Every code cell holding a ``### BEGIN SOLUTION`` block belongs to the first
     ``check("N.M", ...)`` call at or after it; several cells before one check are joined.
-    The markers are left out, the rest of each cell kept, so the code reads as it runs.
     """
-    snippets: dict[str, str] = {}
-    waiting: list[str] = []
-    for cell in nb.cells:
+    found: dict[str, Answer] = {}
+    parts: list[str] = []
+    lines: set[int] = set()
+    first = -1
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         if BEGIN in cell.source:
-            waiting.append("\n".join(line for line in cell.source.split("\n")
-                                      if line.strip() not in (BEGIN, END)).strip("\n"))
+            if not parts:
+                first = index
+            offset = sum(part.count("\n") + 2 for part in parts)   # parts are joined by a blank line
+            kept: list[str] = []
+            inside = False
+            for line in cell.source.split("\n"):
+                if line.strip() == BEGIN:
+                    inside = True
+                elif line.strip() == END:
+                    inside = False
+                else:
+                    kept.append(line)
+                    if inside:
+                        lines.add(offset + len(kept))
+            parts.append("\n".join(kept))
         ids = _CHECK_CALL.findall(cell.source)
-        if ids and waiting:
-            snippets.setdefault(ids[0], "\n\n".join(waiting))
-            waiting = []
-    if waiting:
+        if ids and parts:
+            named = dict(_ANSWER_NAME.findall(cell.source))
+            code = "\n\n".join(parts)
+            stripped = code.strip("\n")
+            shift = len(code[: code.index(stripped)].split("\n")) - 1 if stripped else 0
+            found.setdefault(ids[0], Answer(stripped, {n - shift for n in lines}, named.get(ids[0]), first))
+            parts, lines = [], set()
+    if parts:
         raise ValueError(f"{path}: a {BEGIN} block is not followed by any check(\"N.M\", ...) call")
-    return snippets
+    return found
+
+
+def solution_snippets(nb: nbformat.NotebookNode, path: str) -> dict[str, str]:
+    """``{exercise id: solution code}`` of one solutions notebook (see :func:`answers`)."""
+    return {exercise_id: answer.code for exercise_id, answer in answers(nb, path).items()}
 
 
 def generate_exercises(check: bool = False) -> list[str]:
