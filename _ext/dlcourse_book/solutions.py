@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -55,8 +56,12 @@ def _depart_plain(self, node: solution_details) -> None:
 
 def _notebooks_tool(root: Path) -> ModuleType:
     """``tools/notebooks.py``, the exercise generator, loaded by path."""
-    spec = importlib.util.spec_from_file_location("dlcourse_notebooks_tool", root / "tools" / "notebooks.py")
+    name = "dlcourse_notebooks_tool"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, root / "tools" / "notebooks.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module   # registered first: its dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 
