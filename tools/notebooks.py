@@ -198,6 +198,23 @@ class Answer:
     first_cell: int
 
 
+def split_answer(source: str) -> tuple[str, list[int]]:
+    """A solution cell without its markers, and the 1-based numbers of the lines between them."""
+    kept: list[str] = []
+    learner_lines: list[int] = []
+    inside = False
+    for line in source.split("\n"):
+        if line.strip() == BEGIN:
+            inside = True
+        elif line.strip() == END:
+            inside = False
+        else:
+            kept.append(line)
+            if inside:
+                learner_lines.append(len(kept))
+    return "\n".join(kept), learner_lines
+
+
 def answers(nb: nbformat.NotebookNode, path: str) -> dict[str, Answer]:
     """``{exercise id: Answer}`` of one solutions notebook.
 
@@ -215,18 +232,9 @@ def answers(nb: nbformat.NotebookNode, path: str) -> dict[str, Answer]:
             if not parts:
                 first = index
             offset = sum(part.count("\n") + 2 for part in parts)   # parts are joined by a blank line
-            kept: list[str] = []
-            inside = False
-            for line in cell.source.split("\n"):
-                if line.strip() == BEGIN:
-                    inside = True
-                elif line.strip() == END:
-                    inside = False
-                else:
-                    kept.append(line)
-                    if inside:
-                        lines.add(offset + len(kept))
-            parts.append("\n".join(kept))
+            code, learner_lines = split_answer(cell.source)
+            lines.update(offset + n for n in learner_lines)
+            parts.append(code)
         ids = _CHECK_CALL.findall(cell.source)
         if ids and parts:
             named = dict(_ANSWER_NAME.findall(cell.source))

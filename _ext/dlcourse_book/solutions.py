@@ -66,21 +66,6 @@ def _notebooks_tool(root: Path) -> ModuleType:
     return module
 
 
-def answer(solution_source: str, begin: str, end: str) -> tuple[str, list[int]]:
-    """The solution cell without its markers, and the 1-based numbers of the answer lines."""
-    lines, answer_lines, inside = [], [], False
-    for line in solution_source.split("\n"):
-        if line.strip() == begin:
-            inside = True
-        elif line.strip() == end:
-            inside = False
-        else:
-            lines.append(line)
-            if inside:
-                answer_lines.append(len(lines))
-    return "\n".join(lines).rstrip("\n"), answer_lines
-
-
 def add_solutions(app: Sphinx, doctree: nodes.document) -> None:
     docname = app.env.docname
     match = _EXERCISE.match(docname)
@@ -120,7 +105,8 @@ def add_solutions(app: Sphinx, doctree: nodes.document) -> None:
                 location=docname,
             )
             continue
-        code, highlighted = answer(source, tool.BEGIN, tool.END)
+        code, highlighted = tool.split_answer(source)
+        code = code.rstrip("\n")
         number = _NUMBER.search(section_title(cell) or "")
         summary = f"Solution to exercise {number.group(1)}" if number else "Reference solution"
         block = nodes.literal_block(code, code, language="ipython3", classes=["dl-solution-code"])
