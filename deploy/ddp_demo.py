@@ -23,6 +23,7 @@ import argparse
 import datetime
 import os
 import socket
+import sys
 
 import torch
 import torch.distributed as dist
@@ -95,6 +96,13 @@ def main() -> None:
         return
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    # Both workers run on this machine: gloo talks over the loopback interface (not over whatever
+    # address the host name resolves to, which on some machines is unreachable), and a CPU demo
+    # keeps CUDA builds of PyTorch from probing a GPU driver in every worker.
+    loopback = {"linux": "lo", "darwin": "lo0"}.get(sys.platform)
+    if loopback:
+        os.environ.setdefault("GLOO_SOCKET_IFNAME", loopback)
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
     mp.spawn(worker, args=(args.world_size, args.data, args.out, args.lr), nprocs=args.world_size, join=True)
 
 
