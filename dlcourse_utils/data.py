@@ -228,6 +228,30 @@ def _sha256(path: Path) -> str:
 # --------------------------------------------------------------------------- fetching
 
 
+#: Why loading data is refused right now (set by :func:`loaders_blocked`), else None.
+_BLOCKED_BECAUSE: str | None = None
+
+
+@contextlib.contextmanager
+def loaders_blocked(reason: str):
+    """Refuse every data set load inside the block, with ``reason`` in the error.
+
+    A budgeted training challenge runs the learner's ``train`` function inside this
+    block: it trains on the examples the check hands it, and cannot load the test split.
+    """
+    global _BLOCKED_BECAUSE
+    before, _BLOCKED_BECAUSE = _BLOCKED_BECAUSE, reason
+    try:
+        yield
+    finally:
+        _BLOCKED_BECAUSE = before
+
+
+def _refuse_if_blocked(what: str) -> None:
+    if _BLOCKED_BECAUSE is not None:
+        raise DataError(f"loading {what} is not allowed here: {_BLOCKED_BECAUSE}")
+
+
 def fetch(remote: RemoteFile, *, progress: bool = True) -> Path:
     """Return a local path to ``remote`` whose SHA-256 has been checked.
 
@@ -252,6 +276,7 @@ def fetch(remote: RemoteFile, *, progress: bool = True) -> Path:
     DataError
         If the mirror copy has the wrong hash, or every URL fails.
     """
+    _refuse_if_blocked(remote.path)
     cached = cache_dir() / remote.path
     if cached.is_file():
         actual = _sha256(cached)
@@ -619,6 +644,7 @@ def ensure_nltk(*resources: str) -> None:
     >>> "the" in stopwords.words("english")
     True
     """
+    _refuse_if_blocked("NLTK data")
     mirror = mirror_dir()
     local = cache_dir() / "nltk_data"
     for resource in resources or NLTK_CORPORA:

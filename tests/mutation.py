@@ -18,7 +18,7 @@ Each mutant is graded with the exercise's own check, exactly as a learner's answ
 *killed* when the check rejects it (or it crashes, or runs past the time limit, as a learner's
 endless loop would); it *survives* when the check passes it. Some mutants compute the same thing as
 the original (``1e-12`` vs ``1e-12 + 1`` inside a clamp that never binds, say): they are listed in
-``EQUIVALENT`` with the reason, and left out of the kill rate.
+``EQUIVALENT_MUTANTS`` of tests/test_checks_chNN.py with the reason, and left out of the kill rate.
 
 Run ``python tests/mutation.py 1 2 3`` to see each chapter's survivors; ``tests/test_mutation.py``
 holds every chapter to its kill rate.
@@ -339,11 +339,11 @@ def kill_rate(outcomes: list[Outcome]) -> tuple[int, int, float]:
 
 def main(argv: list[str]) -> int:
     sys.path.insert(0, str(ROOT / "tests"))
-    from test_mutation import EQUIVALENT, OPEN_ENDED
+    from test_mutation import equivalent_mutants, open_ended
 
     chapters = [int(a) for a in argv] or list(range(1, 11))
     for chapter in chapters:
-        outcomes = run_chapter(chapter, EQUIVALENT, OPEN_ENDED)
+        outcomes = run_chapter(chapter, equivalent_mutants(), open_ended())
         killed, total, rate = kill_rate(outcomes)
         print(f"chapter {chapter}: {killed}/{total} mutants killed ({rate:.1%})")
         for o in outcomes:

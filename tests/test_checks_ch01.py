@@ -318,3 +318,13 @@ def test_training_that_records_the_loss_after_the_update_is_rejected():
 
     result = grade("1.6", train_records_after)
     assert not result.passed and "before the first update" in result.message
+
+
+#: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
+#: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
+EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+    '1.2': {
+        'line 11:20: >= -> >':
+            'at z = 0 both branches give 1/2',
+    },
+}

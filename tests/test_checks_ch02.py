@@ -492,3 +492,13 @@ def test_alternative_correct_answers_are_accepted():
     assert grade("2.5", lambda x, y: np.array(grad_f(x, y))).passed
     assert grade("2.4", lambda z, y: np.mean(cross_entropy_per_example(z, y))).passed
     assert grade("2.1", lambda f, x, h=1e-5: numerical_gradient(f, x.copy(), h)).passed
+
+
+#: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
+#: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
+EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+    '2.4': {
+        'line 4:72: 0 -> -1':
+            'the axis has length 1 (keepdims), so [:, 0] and [:, -1] are one column',
+    },
+}

@@ -394,3 +394,19 @@ def test_the_grader_leaves_the_global_torch_random_state_alone():
     before = torch.get_rng_state()
     grade("4.6", loop_without_eval)
     assert torch.equal(torch.get_rng_state(), before)
+
+
+#: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
+#: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
+EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+    '4.1': {
+        'line 8:34: drop the right term of +':
+            'tp > 0 vs tp + fp > 0: when tp = 0 both give precision 0',
+        'line 9:31: drop the right term of +':
+            'tp > 0 vs tp + fn > 0: when tp = 0 both give recall 0',
+        'line 10:58: drop the right term of +':
+            'precision > 0 vs precision + recall > 0: both are 0 together',
+        'line 10:58: drop the left term of +':
+            'recall > 0 vs precision + recall > 0: both are 0 together',
+    },
+}

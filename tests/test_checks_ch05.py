@@ -386,3 +386,13 @@ def test_a_residual_block_written_with_sequential_is_accepted():
             return torch.relu(self.body(x) + x)
 
     assert grade("5.4", SequentialBlock).passed
+
+
+#: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
+#: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
+EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+    '5.5': {
+        'line 9:41: 1 -> 2':
+            "reshape(N, C, -2) is reshape(N, C, -1): NumPy reads any negative size as 'the rest'",
+    },
+}

@@ -347,3 +347,21 @@ def test_a_seeded_tsne_with_other_settings_is_accepted():
         return TSNE(n_components=2, perplexity=15, init="random", random_state=seed).fit_transform(encoder(x))
 
     assert grade("7.3", latent_map_other_settings).passed
+
+
+#: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
+#: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
+EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+    '7.3': {
+        'line 3:37: 1 -> 2':
+            'reshape(N, -2) is reshape(N, -1)',
+    },
+    '7.6': {
+        'line 3:37: 1 -> 2':
+            'reshape(N, -2) is reshape(N, -1)',
+        'line 6:59: 10 -> 11':
+            "the number of K-means restarts is the learner's choice; 9 or 11 are right answers too",
+        'line 6:59: 10 -> 9':
+            "the number of K-means restarts is the learner's choice; 9 or 11 are right answers too",
+    },
+}

@@ -542,3 +542,27 @@ def test_kl_penalty_in_buggy_loss_is_784_times_too_strong():
     mu, logvar = torch.zeros(2, 2), torch.zeros(2, 2)
     assert math.isclose(vae_loss(logits, x, mu, logvar).item(),
                         784 * vae_loss_buggy(logits, x, mu, logvar).item(), rel_tol=1e-5)
+
+
+#: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
+#: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
+EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+    '8.4': {
+        'line 9:8: + -> -':
+            'mu - std * eps has the distribution of mu + std * eps; the check accepts any Monte Carlo estimate within its sampling error',
+    },
+    '8.6': {
+        'line 9:61: 1 -> 0':
+            "bincount's minlength only adds empty classes, and empty classes are dropped",
+    },
+    '8.10': {
+        'line 7:42: > -> >=':
+            'at t = 0 the step returns the mean before alpha_bar_prev is used',
+        'line 7:46: 0 -> -1':
+            'at t = 0 the step returns the mean before alpha_bar_prev is used',
+        'line 7:66: 1.0 -> 2.0':
+            'at t = 0 the step returns the mean before alpha_bar_prev is used',
+        'line 9:12: 0 -> -1':
+            'at t = 0, with alpha_bar_prev = 1, the posterior variance is 0: adding 0 * z is returning the mean',
+    },
+}

@@ -469,3 +469,9 @@ def test_an_mha_built_from_the_chapters_module_layout_passes():
         return out
 
     assert grade("9.2", mha_with_linear_layers).passed
+
+
+#: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
+#: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
+EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+}

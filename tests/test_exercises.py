@@ -80,7 +80,7 @@ def test_every_exercise_of_the_chapter_is_checked_in_its_notebook(solution):
     registered = [e.id for e in checks.all_exercises() if e.chapter == chapter_of(solution)]
     assert ids == registered, "check cells and registered graders must match one to one, in order"
     # Enough to practise the chapter, few enough to finish in a sitting or two.
-    assert 4 <= len(ids) <= 12, f"{len(ids)} exercises"
+    assert 4 <= len(ids) <= 14, f"{len(ids)} exercises"
 
 
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
@@ -111,6 +111,36 @@ def _wrong_answers_by_chapter() -> dict[int, dict]:
             key: [answer for answer, _ in pairs] for key, pairs in module.WRONG_WITH_MESSAGES.items()
         }
     return found
+
+
+HEADING = re.compile(r"^## Exercise (\d+\.\d+) — .+ \((easy|medium|hard)(?: · (transfer|debug|challenge))?\)$")
+
+
+def test_every_chapter_ramps_to_transfer_exercises_and_a_budgeted_challenge():
+    """Issue 16: at least two exercises apply the chapter's idea somewhere new; from chapter 3 on,
+    at least one trains a model under a budget on data the check hands over."""
+    kinds: dict[int, list[str]] = {}
+    for ex in checks.all_exercises():
+        kinds.setdefault(ex.chapter, []).append(ex.kind)
+    for chapter in range(1, 11):
+        found = kinds.get(chapter, [])
+        assert found.count("transfer") >= 2, f"chapter {chapter} has {found.count('transfer')} transfer exercises"
+        if chapter >= 3:
+            assert "challenge" in found, f"chapter {chapter} has no budgeted training challenge"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_each_heading_names_the_difficulty_and_the_kind_of_its_exercise(solution):
+    """`## Exercise 5.7 — Title (hard · transfer)`; a practice exercise names only its difficulty."""
+    nb = nbformat.read(solution, as_version=4)
+    headings = [line for cell in nb.cells if cell.cell_type == "markdown"
+                for line in cell.source.splitlines() if line.startswith("## Exercise ")]
+    assert headings
+    for line in headings:
+        match = HEADING.match(line.strip())
+        assert match, f"heading not of the form '## Exercise N.k — Title (difficulty[ · kind])': {line!r}"
+        kind = checks.get_exercise(match.group(1)).kind
+        assert (match.group(3) or "practice") == kind, f"{line!r}: the exercise is registered as {kind}"
 
 
 def test_every_exercise_rejects_at_least_two_plausible_wrong_answers():

@@ -6,9 +6,11 @@ In an exercise notebook::
     check("1.2", sigmoid)   # ✅ passed, or a specific reason it is not right yet
     hint("1.2")             # the next hint: about your last mistake, else the next on the ladder
     solution("1.2")         # the worked answer, only when you ask for it
+    data, (X_val, y_val) = challenge_data("5.6")   # a training challenge's data and validation split
 
 Chapter graders are registered in ``chNN.py`` modules with :func:`exercise`.
 """
+from .challenge import challenge_data
 from .core import (
     HOME_ENV,
     STRICT_ENV,
@@ -32,7 +34,7 @@ from .core import (
 )
 
 __all__ = [
-    "HOME_ENV", "STRICT_ENV", "CheckFailed", "Exercise", "Result", "all_exercises", "call",
+    "HOME_ENV", "STRICT_ENV", "CheckFailed", "challenge_data", "Exercise", "Result", "all_exercises", "call",
     "check", "close", "diagnose", "exercise", "expect_array", "expect_scalar", "expect_tuple",
     "get_exercise", "grade", "hint", "progress", "solution",
 ]

@@ -22,6 +22,7 @@ import importlib
 import json
 import os
 import pkgutil
+import re
 import tempfile
 import traceback
 import warnings
@@ -58,6 +59,7 @@ class Exercise:
     title: str
     grader: Callable[[Any], None]
     hints: tuple[str, ...]
+    kind: str = "practice"
 
     @property
     def chapter(self) -> int:
@@ -96,19 +98,29 @@ SOLUTIONS_FILE = Path(__file__).with_name("solutions.json")
 
 
 # --------------------------------------------------------------------------- registry
-def exercise(exercise_id: str, title: str, hints: Iterable[str]) -> Callable:
+#: What kind of work an exercise asks for (its heading names the last three):
+#: ``practice`` writes down what the chapter showed; ``transfer`` applies the chapter's idea
+#: somewhere the chapter did not go; ``debug`` finds a planted bug; ``challenge`` trains a model
+#: under a budget, on data the check hands over, scored on examples it never sees.
+KINDS = ("practice", "transfer", "debug", "challenge")
+
+
+def exercise(exercise_id: str, title: str, hints: Iterable[str], kind: str = "practice") -> Callable:
     """Register the decorated function as the grader of ``exercise_id``.
 
     The grader takes the learner's answer and returns nothing when it is right;
-    otherwise it raises :class:`CheckFailed`. At least two hints are required.
+    otherwise it raises :class:`CheckFailed`. At least two hints are required;
+    ``kind`` is one of :data:`KINDS`.
     """
     hints = tuple(hints)
     if len(hints) < 2:
         raise ValueError(f"exercise {exercise_id} needs at least two hints")
+    if kind not in KINDS:
+        raise ValueError(f"exercise {exercise_id}: kind {kind!r} is not one of {KINDS}")
 
     def register(grader: Callable[[Any], None]) -> Callable[[Any], None]:
         _REGISTRY[_normalise(exercise_id)] = Exercise(
-            _normalise(exercise_id), title, grader, hints
+            _normalise(exercise_id), title, grader, hints, kind
         )
         return grader
 
@@ -128,7 +140,7 @@ def _normalise(exercise_id: str) -> str:
 
 def _chapter_modules() -> list[str]:
     package = Path(__file__).parent
-    return sorted(m.name for m in pkgutil.iter_modules([str(package)]) if m.name.startswith("ch"))
+    return sorted(m.name for m in pkgutil.iter_modules([str(package)]) if re.fullmatch(r"ch\d\d", m.name))
 
 
 def _load_chapter(chapter: int) -> None:
@@ -405,7 +417,7 @@ def _distinct(got: Any, expected: Any, shown_got: str, shown_expected: str) -> t
 def _learner_line(error: BaseException) -> str:
     """Where in the learner's own cell the exception came from, if we can tell."""
     frames = traceback.extract_tb(error.__traceback__)
-    here = str(Path(__file__).parent)
+    here = str(Path(__file__).parent.parent)  # dlcourse_utils: never the learner's code
     own = [f for f in frames if not f.filename.startswith(here) and "site-packages" not in f.filename]
     if not own:
         return ""
