@@ -356,3 +356,33 @@ def test_in_place_changes_inside_containers_and_tensors_are_caught(monkeypatch):
         with pytest.raises(checks.CheckFailed, match=re.escape(where)):
             grader_for(arguments)(fn)
     checks.call(lambda p: {k: v * 2 for k, v in p.items()}, {"w": np.ones(2)})  # a new dict is fine
+
+
+def test_one_dtype_policy_is_quoted_when_a_numpy_float32_answer_loses_digits():
+    expected = np.array([1.0 / 3.0, 2.0 / 3.0])
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.expect_array(expected.astype(np.float32), expected, name="p", rtol=1e-9, atol=0)
+    assert core.DTYPE_POLICY in str(failure.value) and "float32" in str(failure.value)
+    with pytest.raises(checks.CheckFailed, match="float16"):
+        checks.expect_array(expected.astype(np.float16), expected, name="p", rtol=1e-2)
+    # a float32 answer that is simply wrong is reported as wrong values, not as a dtype matter
+    with pytest.raises(checks.CheckFailed, match="wrong values"):
+        checks.expect_array(np.array([0.5, 0.5], dtype=np.float32), expected, name="p")
+    checks.expect_array(expected.copy(), expected, name="p")  # float64 passes
+
+
+def test_expect_tensor_refuses_numbers_arrays_wrong_dtypes_and_cut_gradients():
+    torch = pytest.importorskip("torch")
+    w = torch.ones(3, requires_grad=True)
+    loss = (w * 2).sum()
+    assert checks.expect_tensor(loss, name="loss", requires_grad=True) is loss
+    with pytest.raises(checks.CheckFailed, match=r"\.item\(\)"):
+        checks.expect_tensor(loss.item(), name="loss")
+    with pytest.raises(checks.CheckFailed, match="got a ndarray"):
+        checks.expect_tensor(np.zeros(3), name="x")
+    with pytest.raises(checks.CheckFailed, match="dtype float64, expected float32.*dtype=torch.float32"):
+        checks.expect_tensor(torch.from_numpy(np.zeros(3)), name="x")
+    with pytest.raises(checks.CheckFailed, match="carries no gradient"):
+        checks.expect_tensor(loss.detach(), name="loss", requires_grad=True)
+    with pytest.raises(checks.CheckFailed, match="shape"):
+        checks.expect_tensor(torch.zeros(2), name="x", shape=(3,))

@@ -12,6 +12,7 @@ Chapter graders are registered in ``chNN.py`` modules with :func:`exercise`.
 """
 from .challenge import challenge_data
 from .core import (
+    DTYPE_POLICY,
     HOME_ENV,
     STRICT_ENV,
     CheckFailed,
@@ -25,6 +26,7 @@ from .core import (
     exercise,
     expect_array,
     expect_scalar,
+    expect_tensor,
     expect_tuple,
     get_exercise,
     grade,
@@ -34,7 +36,7 @@ from .core import (
 )
 
 __all__ = [
-    "HOME_ENV", "STRICT_ENV", "CheckFailed", "challenge_data", "Exercise", "Result", "all_exercises", "call",
-    "check", "close", "diagnose", "exercise", "expect_array", "expect_scalar", "expect_tuple",
+    "DTYPE_POLICY", "HOME_ENV", "STRICT_ENV", "CheckFailed", "challenge_data", "Exercise", "Result",
+    "all_exercises", "call", "check", "close", "diagnose", "exercise", "expect_array", "expect_scalar", "expect_tensor", "expect_tuple",
     "get_exercise", "grade", "hint", "progress", "solution",
 ]

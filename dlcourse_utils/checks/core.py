@@ -37,6 +37,11 @@ import numpy as np
 STRICT_ENV = "DLCOURSE_CHECKS_STRICT"
 #: Folder holding the learner's progress record (default ``~/.dlcourse``).
 HOME_ENV = "DLCOURSE_HOME"
+#: The book's one dtype policy, quoted by every check that refuses a dtype.
+DTYPE_POLICY = (
+    "the book computes NumPy answers in float64 (NumPy's default) and PyTorch answers in float32 "
+    "(PyTorch's default), with integer labels and indices; checks compare at that precision"
+)
 
 
 class CheckFailed(AssertionError):
@@ -410,7 +415,7 @@ def _distinct(got: Any, expected: Any, shown_got: str, shown_expected: str) -> t
         if shown_got != shown_expected:
             break
     if a.dtype == np.float32:
-        shown_got += " (float32, which keeps only about 7 significant digits: compute in float64)"
+        shown_got += f" (float32, which keeps only about 7 significant digits; {DTYPE_POLICY})"
     return shown_got, shown_expected
 
 
@@ -533,9 +538,19 @@ def expect_array(
             f"{name} has dtype {arr.dtype}, expected floating point numbers "
             "(integer arithmetic throws the fractions away)."
         )
+    lower_precision = (arr.dtype in (np.float16, np.float32) and expected.dtype == np.float64
+                       and not _is_tensor(got))
+    if arr.dtype == np.float16 and expected.dtype != np.float16:
+        raise CheckFailed(f"{name} has dtype float16, which keeps about 3 significant digits: {DTYPE_POLICY}.")
     if np.issubdtype(arr.dtype, np.number) and not np.all(np.isfinite(arr)):
         raise CheckFailed(f"{name} contains NaN or infinity: look for overflow in exp or a division by zero.")
     if not np.allclose(arr, expected, rtol=rtol, atol=atol):
+        if lower_precision and np.allclose(arr, expected, rtol=max(rtol, 2e-5), atol=max(atol, 1e-6)):
+            raise CheckFailed(
+                f"{name} is a NumPy float32 array and differs from the float64 answer in the 6th or 7th "
+                f"significant digit, which is all float32 keeps: {DTYPE_POLICY}. Leave out the cast to "
+                "float32 (or convert with .astype(np.float64) before computing)."
+            )
         if arr.ndim == 0:
             shown_got, shown_expected = _distinct(arr, expected, _short(float(arr)), _short(float(expected)))
             raise CheckFailed(f"{name} is {shown_got}, expected {shown_expected}.")
@@ -566,6 +581,42 @@ def one_torch_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def _is_tensor(value: Any) -> bool:
+    return hasattr(value, "detach") and hasattr(value, "requires_grad")
+
+
+def expect_tensor(got: Any, *, name: str, dtype: str = "float32", shape: tuple[int, ...] | None = None,
+                  requires_grad: bool | None = None) -> Any:
+    """Require a PyTorch tensor (not a NumPy array, not a Python number from ``.item()``).
+
+    ``dtype`` is the name of the torch dtype expected (``"float32"``, ``"int64"``, ...);
+    ``requires_grad=True`` demands that autograd can flow back through the answer (for a
+    loss that will be backpropagated), which ``.item()``, ``.detach()``, NumPy and
+    ``torch.tensor(value)`` all break.
+    """
+    if got is None:
+        raise CheckFailed(f"{name} is None: did you forget a `return` statement?")
+    if not _is_tensor(got):
+        what = ("a Python number: .item() and float() leave autograd behind" if isinstance(got, (int, float))
+                else f"a {type(got).__name__}")
+        raise CheckFailed(f"{name} should be a PyTorch tensor, got {what}. Keep the computation in torch "
+                          f"operations so the result stays a tensor; {DTYPE_POLICY}.")
+    actual = str(got.dtype).removeprefix("torch.")
+    if actual != dtype:
+        raise CheckFailed(f"{name} has dtype {actual}, expected {dtype}: {DTYPE_POLICY}. "
+                          + ("A float64 tensor usually comes from torch.tensor(numpy_array) or torch.from_numpy: "
+                             "create it with dtype=torch.float32." if actual == "float64" else ""))
+    if shape is not None and tuple(got.shape) != tuple(shape):
+        raise CheckFailed(f"{name} has shape {tuple(got.shape)}, expected {tuple(shape)}.")
+    if requires_grad and got.grad_fn is None and not got.requires_grad:
+        raise CheckFailed(
+            f"{name} carries no gradient (requires_grad is False, no grad_fn): it was cut off from the "
+            "parameters, e.g. by .item(), .detach(), .numpy() or by building a new tensor with torch.tensor(...). "
+            "Compute it with torch operations on the tensors you were given."
+        )
+    return got
 
 
 def as_numpy(got: Any, *, name: str) -> Any:
