@@ -129,6 +129,15 @@ def repaired_derivatives():
     return {**GIVEN_DERIVATIVES, "swish": lambda x: _sigmoid(x) * (1 + x * (1 - _sigmoid(x)))}
 
 
+def newton_step(grad, hess, x):
+    return x - np.linalg.solve(hess(x), grad(x))
+
+
+def softmax_backward(z, grad_s):
+    s = softmax(z)
+    return s * (grad_s - np.sum(grad_s * s, axis=-1, keepdims=True))
+
+
 REFERENCE = {
     "2.1": numerical_gradient,
     "2.2": posterior,
@@ -137,6 +146,8 @@ REFERENCE = {
     "2.5": grad_f,
     "2.6": Value,
     "2.7": repaired_derivatives,
+    "2.8": newton_step,
+    "2.9": softmax_backward,
 }
 
 
@@ -381,6 +392,90 @@ def derivatives_only_the_fix():
     return repaired_derivatives()["swish"]
 
 
+# --------------------------------------------------------------------------- wrong answers: 2.8
+def newton_uphill(grad, hess, x):
+    return x + np.linalg.solve(hess(x), grad(x))
+
+
+def newton_multiplies_by_hessian(grad, hess, x):
+    return x - hess(x) @ grad(x)
+
+
+def newton_gradient_step(grad, hess, x):
+    return x - grad(x)
+
+
+def newton_diagonal_only(grad, hess, x):
+    return x - grad(x) / np.diag(hess(x))
+
+
+def newton_returns_step(grad, hess, x):
+    return -np.linalg.solve(hess(x), grad(x))
+
+
+def newton_in_place(grad, hess, x):
+    x -= np.linalg.solve(hess(x), grad(x))
+    return x
+
+
+def newton_hessian_at_zero(grad, hess, x):
+    return x - np.linalg.solve(hess(np.zeros_like(x)), grad(x))
+
+
+def newton_scalar_division(grad, hess, x):
+    return x - grad(x) / np.sum(hess(x))
+
+
+# --------------------------------------------------------------------------- wrong answers: 2.9
+def softmax_backward_diagonal_only(z, grad_s):
+    s = softmax(z)
+    return grad_s * s * (1 - s)
+
+
+def softmax_backward_without_shared_term(z, grad_s):
+    return softmax(z) * grad_s
+
+
+def softmax_backward_whole_batch_sum(z, grad_s):
+    s = softmax(z)
+    return s * (grad_s - np.sum(grad_s * s))
+
+
+def softmax_backward_unweighted_sum(z, grad_s):
+    s = softmax(z)
+    return s * (grad_s - np.sum(grad_s, axis=-1, keepdims=True))
+
+
+def softmax_backward_wrong_sign(z, grad_s):
+    return -softmax_backward(z, grad_s)
+
+
+def softmax_backward_without_keepdims(z, grad_s):
+    s = softmax(z)
+    return s * (grad_s - np.sum(grad_s * s, axis=-1))
+
+
+def softmax_backward_naive_softmax(z, grad_s):
+    e = np.exp(z)
+    s = e / e.sum(axis=-1, keepdims=True)
+    return s * (grad_s - np.sum(grad_s * s, axis=-1, keepdims=True))
+
+
+def softmax_backward_axis_zero(z, grad_s):
+    s = softmax(z)
+    return s * (grad_s - np.sum(grad_s * s, axis=0, keepdims=True))
+
+
+def softmax_backward_missing_factor_s(z, grad_s):
+    s = softmax(z)
+    return grad_s - np.sum(grad_s * s, axis=-1, keepdims=True)
+
+
+def softmax_backward_jacobian_of_one_row(z, grad_s):
+    s = softmax(z)
+    return (np.diag(s) - np.outer(s, s)) @ grad_s
+
+
 # (wrong answer, a substring its failure message must contain)
 WRONG_WITH_MESSAGES = {
     "2.1": [
@@ -438,6 +533,28 @@ WRONG_WITH_MESSAGES = {
         (derivatives_broke_a_right_one_too, "the one you were given for gaussian was right"),
         (derivatives_only_the_fix, "should return a dict"),
     ],
+    "2.8": [
+        (newton_uphill, "goes uphill"),
+        (newton_multiplies_by_hessian, "multiplies the gradient by the Hessian"),
+        (newton_gradient_step, "plain gradient step"),
+        (newton_diagonal_only, "diagonal of H only"),
+        (newton_returns_step, "the step alone"),
+        (newton_in_place, "in place"),
+        (newton_hessian_at_zero, "newton_step(grad, hess, x)"),
+        (newton_scalar_division, "newton_step(grad, hess, x)"),
+    ],
+    "2.9": [
+        (softmax_backward_diagonal_only, "only the diagonal of the Jacobian"),
+        (softmax_backward_without_shared_term, "shared denominator"),
+        (softmax_backward_whole_batch_sum, "sums over the whole batch"),
+        (softmax_backward_unweighted_sum, "weight each g_j by s_j"),
+        (softmax_backward_wrong_sign, "sign is flipped"),
+        (softmax_backward_without_keepdims, "keepdims=True"),
+        (softmax_backward_naive_softmax, "NaN or infinity"),
+        (softmax_backward_axis_zero, "axis 0"),
+        (softmax_backward_missing_factor_s, "factor s_i is missing"),
+        (softmax_backward_jacobian_of_one_row, "softmax_backward"),
+    ],
 }
 
 
@@ -492,6 +609,26 @@ def test_alternative_correct_answers_are_accepted():
     assert grade("2.5", lambda x, y: np.array(grad_f(x, y))).passed
     assert grade("2.4", lambda z, y: np.mean(cross_entropy_per_example(z, y))).passed
     assert grade("2.1", lambda f, x, h=1e-5: numerical_gradient(f, x.copy(), h)).passed
+    assert grade("2.8", lambda grad, hess, x: x - np.linalg.inv(hess(x)) @ grad(x)).passed
+
+    def softmax_backward_by_jacobian(z, grad_s):
+        rows = np.atleast_2d(z)
+        out = [(np.diag(s) - np.outer(s, s)) @ g for s, g in zip(softmax(rows), np.atleast_2d(grad_s))]
+        return np.array(out).reshape(z.shape)
+
+    assert grade("2.9", softmax_backward_by_jacobian).passed
+
+
+def test_posterior_draws_fresh_inputs_so_a_lookup_table_fails():
+    seen = {}
+
+    def posterior_recording(prior, sensitivity, specificity):
+        seen[repr((prior, sensitivity, specificity))] = posterior(prior, sensitivity, specificity)
+        return seen[repr((prior, sensitivity, specificity))]
+
+    assert grade("2.2", posterior_recording).passed
+    table = dict(seen)
+    assert not grade("2.2", lambda *args: table[repr(args)]).passed
 
 
 #: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,

@@ -1,9 +1,11 @@
-"""Graders for chapter 2, mathematical foundations (exercises 2.1-2.7).
+"""Graders for chapter 2, mathematical foundations (exercises 2.1-2.9).
 
 Vocabulary, as in the chapter: logits ``z`` of shape ``(N, K)`` (or ``(K,)``), integer
 labels ``y`` of shape ``(N,)``, the softmax and the log-sum-exp taken along the last
 axis, and the mean cross-entropy ``mean(LSE(z_n) - z_n[y_n])``. Every grader compares
-the learner's answer with a private reference computed here, on fixed inputs.
+the learner's answer with a private reference computed here, on fixed inputs (the edge
+cases) and on inputs drawn afresh at every call from the seeded generator ``_FRESH``, so
+that a table of the inputs a failure message once showed does not pass.
 
 Where a wrong answer matches what a known mistake produces (a forward difference,
 a lost factor 2, ``P(+|D)`` mistaken for ``P(D|+)``, the max of the whole array
@@ -20,6 +22,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .core import CheckFailed, call, close, diagnose, exercise, expect_array, expect_scalar, expect_tuple
+
+
+#: Fresh test inputs at every call (seeded, so a run of the test suite is reproducible).
+_FRESH = np.random.default_rng(202)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -87,6 +93,11 @@ def _check_numerical_gradient(fn: Callable) -> None:
          np.array([[0.3, -1.2, 2.0], [0.9, -0.4, 1.1]]),
          lambda x: np.cos(x) * np.array([[1.0, -2.0, 0.5], [3.0, 1.5, -1.0]])),
     ]
+    c = np.round(_FRESH.uniform(0.5, 2.0, size=(3, 2)) * _FRESH.choice([-1.0, 1.0], size=(3, 2)), 2)
+    cases.append((f"f(X) = sum(C * X**3) at a random X of shape (3, 2), C = {c.tolist()}",
+                  lambda x, c=c: np.sum(c * x ** 3),
+                  np.round(_FRESH.uniform(0.2, 2.0, size=(3, 2)) * _FRESH.choice([-1.0, 1.0], size=(3, 2)), 3),
+                  lambda x, c=c: 3 * c * x ** 2))
     for label, f, x, exact in cases:
         shown = f"numerical_gradient for {label}"
         got = call(fn, f, x, name="numerical_gradient")
@@ -145,6 +156,8 @@ def _posterior(prior: Any, sensitivity: float, specificity: float) -> Any:
 )
 def _check_posterior(fn: Callable) -> None:
     cases = [(0.01, 0.95, 0.90), (0.5, 0.8, 0.7), (0.001, 0.99, 0.99), (0.2, 0.6, 0.95)]
+    cases += [(float(np.round(_FRESH.uniform(0.001, 0.6), 4)), float(np.round(_FRESH.uniform(0.5, 0.999), 3)),
+               float(np.round(_FRESH.uniform(0.5, 0.999), 3))) for _ in range(2)]
     for prior, sens, spec in cases:
         shown = f"posterior(prior={prior}, sensitivity={sens}, specificity={spec})"
         got = call(fn, prior, sens, spec, name="posterior")
@@ -163,10 +176,11 @@ def _check_posterior(fn: Callable) -> None:
         ], name=shown)
         expect_scalar(got, expected, name=shown)
 
-    priors = np.array([0.001, 0.01, 0.1, 0.5])
-    shown = "posterior(prior=np.array([0.001, 0.01, 0.1, 0.5]), sensitivity=0.9, specificity=0.95)"
-    got = call(fn, priors, 0.9, 0.95, name="posterior")
-    expect_array(got, _posterior(priors, 0.9, 0.95), name=shown)
+    priors = np.concatenate([[0.001, 0.01, 0.1, 0.5], np.round(_FRESH.uniform(0.0, 1.0, 3), 3)])
+    sens, spec = float(np.round(_FRESH.uniform(0.6, 0.99), 2)), float(np.round(_FRESH.uniform(0.6, 0.99), 2))
+    shown = f"posterior(prior=np.array({priors.tolist()}), sensitivity={sens}, specificity={spec})"
+    got = call(fn, priors, sens, spec, name="posterior")
+    expect_array(got, _posterior(priors, sens, spec), name=shown)
 
 
 # --------------------------------------------------------------------------- 2.3
@@ -231,6 +245,11 @@ def _check_softmax(fn: Callable) -> None:
                                       "sum(axis=-1, keepdims=True)."),
     ], name=shown)
     expect_array(got, _softmax(z), name=shown)
+
+    n, k = 2 * int(_FRESH.integers(1, 4)) + 1, int(_FRESH.integers(2, 6))
+    z = _FRESH.normal(0.0, 3.0, size=(n, k))
+    shown = f"softmax of a random batch z of shape {z.shape}"
+    expect_array(_softmax_result(fn, z, shown), _softmax(z), name=shown)
 
     z = np.array([1000.0, 1001.0, 1002.0])
     shown = "softmax(np.array([1000.0, 1001.0, 1002.0]))"
@@ -302,6 +321,7 @@ def _check_cross_entropy(fn: Callable) -> None:
         (np.array([[0.0, 0.0]]), np.array([1]), "z = [[0, 0]], y = [1] (a coin flip: log 2)"),
         (np.array([[1000.0, 0.0, -1000.0], [50.0, 60.0, 55.0]]), np.array([2, 1]),
          "z = [[1000, 0, -1000], [50, 60, 55]], y = [2, 1]"),
+        *_fresh_logits(),
     ]:
         shown = f"cross_entropy for {label}"
         got = _quiet_call(fn, z, y, name="cross_entropy")
@@ -315,6 +335,13 @@ def _check_cross_entropy(fn: Callable) -> None:
                 "overflowed. Compute LSE(z) - z_y with the max shift instead of -log(softmax(z)[y])."
             )
         expect_scalar(got, _cross_entropy(z, y), name=shown)
+
+
+def _fresh_logits() -> list[tuple[np.ndarray, np.ndarray, str]]:
+    n, k = 2 * int(_FRESH.integers(2, 5)) + 1, int(_FRESH.integers(3, 7))
+    z = _FRESH.normal(0.0, 4.0, size=(n, k))
+    y = _FRESH.integers(0, k, size=n)
+    return [(z, y, f"a random batch z of shape {z.shape}")]
 
 
 # --------------------------------------------------------------------------- 2.5
@@ -342,7 +369,9 @@ def _grad_f(x: float, y: float) -> tuple[float, float]:
     ],
 )
 def _check_grad_f(fn: Callable) -> None:
-    for x, y in [(0.7, 1.3), (-1.2, 0.4), (2.0, -0.8), (0.3, 2.5)]:
+    points = [(0.7, 1.3), (-1.2, 0.4), (2.0, -0.8), (0.3, 2.5)]
+    points += [tuple(float(v) for v in np.round(_FRESH.uniform(-2.0, 2.0, 2), 3)) for _ in range(2)]
+    for x, y in points:
         shown = f"grad_f({x}, {y})"
         dfdx, dfdy = _pair(call(fn, x, y, name="grad_f"), shown, "dfdx, dfdy")
         exp_dx, exp_dy = _grad_f(x, y)
@@ -394,6 +423,7 @@ def _run_value(cls: Any, build: Callable, inputs: Sequence[float], op: str, show
 @exercise(
     "2.6",
     "Two new operations for Value: tanh and log",
+    kind="transfer",
     hints=[
         "Follow the pattern of Value.exp: compute the number, wrap it in a new Value whose parents are "
         "(self,), define a _backward that adds the local derivative times out.grad to self.grad, attach it "
@@ -414,10 +444,10 @@ def _check_value(cls: Any) -> None:
         if not callable(getattr(cls, op, None)):
             raise CheckFailed(f"Value has no method {op}: define `def {op}(self):` inside the class.")
 
-    # tanh alone
-    a = 0.7
+    # tanh alone, at a point drawn afresh
+    a = float(np.round(_FRESH.uniform(0.2, 1.5) * _FRESH.choice([-1.0, 1.0]), 3))
     t = math.tanh(a)
-    shown = "x = Value(0.7); out = x.tanh(); out.backward()"
+    shown = f"x = Value({a}); out = x.tanh(); out.backward()"
     data, (grad,) = _run_value(cls, lambda x: x.tanh(), [a], "tanh", shown)
     expect_scalar(data, t, name=f"out.data after {shown}")
     if grad == 0.0:
@@ -527,7 +557,8 @@ _PLANTED = {"swish": lambda x: _sigmoid(x) + _sigmoid(x) * (1 - _sigmoid(x))}
 
 @exercise(
     "2.7",
-    "Find the wrong derivative (B)",
+    "Find the wrong derivative",
+    kind="debug",
     hints=[
         "Check each of the four derivatives with check_gradient, as in the example cell, but at several "
         "points, e.g. x = np.linspace(-2, 2, 9): a wrong derivative can agree with the right one at a "
@@ -582,3 +613,152 @@ def _check_repaired(fn: Callable) -> None:
             "the planted bug is still there: one of the derivatives in your dictionary still fails the "
             "gradient check. Run check_gradient on each of the four, at several points (not only at x = 1)."
         )
+
+
+# --------------------------------------------------------------------------- 2.8
+def _spd(d: int) -> np.ndarray:
+    """A random symmetric positive definite matrix with off-diagonal coupling, well conditioned."""
+    q, _ = np.linalg.qr(_FRESH.normal(size=(d, d)))
+    return q @ np.diag(_FRESH.uniform(0.5, 4.0, d)) @ q.T
+
+
+def _newton_cases() -> list[tuple[str, Callable, Callable, np.ndarray]]:
+    d = int(_FRESH.integers(9, 13))         # over 8 entries: messages name the bug without quoting arrays
+    A, c = _spd(d), _FRESH.normal(0.0, 2.0, d)
+    d2 = 2 * int(_FRESH.integers(1, 3)) + 1
+    B, a = _spd(d2), np.round(_FRESH.uniform(0.3, 1.2, d2), 2)
+    return [
+        (f"f(x) = x @ A @ x / 2 - c @ x with a random {d}x{d} A (a quadratic: one step lands on the minimum)",
+         lambda x: A @ x - c, lambda x: A.copy(), _FRESH.normal(0.0, 3.0, d)),
+        (f"f(x) = sum(exp(a * x)) + x @ B @ x / 2 in {d2} dimensions",
+         lambda x: a * np.exp(a * x) + B @ x, lambda x: np.diag(a ** 2 * np.exp(a * x)) + B,
+         _FRESH.normal(0.0, 1.0, d2)),
+        ("f(x) = x**4 / 4 + x**2 in one dimension (x of shape (1,), the Hessian (1, 1))",
+         lambda x: x ** 3 + 2 * x, lambda x: np.array([[3 * x[0] ** 2 + 2.0]]),
+         np.array([float(np.round(_FRESH.uniform(0.5, 2.5), 3))])),
+    ]
+
+
+@exercise(
+    "2.8",
+    "One Newton step",
+    kind="transfer",
+    hints=[
+        "Replace f near x by its second-order Taylor model, m(p) = f(x) + g @ p + p @ H @ p / 2, "
+        "with g the gradient and H the Hessian at x. The Newton step p is where the model is lowest: "
+        "set the gradient of m with respect to p to zero.",
+        "The gradient of the model is g + H p, so the step solves the linear system H p = -g. "
+        "Solve it with np.linalg.solve (better than forming the inverse), using the full matrix H: "
+        "its off-diagonal entries couple the coordinates.",
+        "Skeleton: `g = grad(x)`; `H = hess(x)`; `p = ...  # solve H p = -g`; return x + p as a new "
+        "array (never `x += ...`, the caller's x must stay as it was).",
+    ],
+)
+def _check_newton_step(fn: Callable) -> None:
+    for label, grad, hess, x in _newton_cases():
+        shown = f"newton_step(grad, hess, x) for {label}"
+        got = _quiet_call(fn, grad, hess, x, name="newton_step")
+        g, H = grad(x), hess(x)
+        step = np.linalg.solve(H, g)
+        expected = x - step
+        diagnose(got, expected, [
+            (x + step, "that step goes uphill: the Newton step solves H p = -g, so the new point is x minus "
+                       "H^-1 g."),
+            (x - H @ g, "that multiplies the gradient by the Hessian; Newton divides by it: solve H p = -g "
+                        "(np.linalg.solve)."),
+            (x - g, "that is a plain gradient step with learning rate 1. Newton scales the gradient by the "
+                    "inverse Hessian."),
+            (x - g / np.diag(H), "that divides by the diagonal of H only; the off-diagonal entries couple "
+                                 "the coordinates. Solve the full system H p = -g."),
+            (-step, "that is the step alone; return the new point, x plus the step."),
+            (step, "that is H^-1 g, the step with its sign flipped and without x: return x - H^-1 g."),
+        ], name=shown)
+        expect_array(got, expected, name=shown, rtol=1e-7, atol=1e-10)
+
+
+# --------------------------------------------------------------------------- 2.9
+def _softmax_backward(z: np.ndarray, g: np.ndarray) -> np.ndarray:
+    s = _softmax(z)
+    return s * (g - np.sum(g * s, axis=-1, keepdims=True))
+
+
+def _softmax_backward_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    k = int(_FRESH.integers(3, 7))
+    n = 2 * int(_FRESH.integers(2, 4)) + 1          # n * k > 8: messages name the bug without quoting arrays
+    m = int(_FRESH.integers(3, 6))
+    big = _FRESH.normal(0.0, 2.0, (2, m)) + np.array([[1000.0], [-1000.0]])
+    onehot = np.zeros((n, k))
+    onehot[np.arange(n), _FRESH.integers(0, k, n)] = 1.0
+    return [
+        (f"a batch z of shape ({n}, {k})", _FRESH.normal(0.0, 2.0, (n, k)), _FRESH.normal(0.0, 1.0, (n, k))),
+        (f"one vector z of shape ({k},)", _FRESH.normal(0.0, 2.0, k), _FRESH.normal(0.0, 1.0, k)),
+        (f"a square batch z of shape ({m}, {m})", _FRESH.normal(0.0, 2.0, (m, m)), _FRESH.normal(0.0, 1.0, (m, m))),
+        (f"a batch of shape ({n}, {k}) whose upstream gradient is the same number in each row "
+         "(the answer is then exactly zero: softmax ignores a shift)",
+         _FRESH.normal(0.0, 2.0, (n, k)), np.repeat(_FRESH.normal(0.0, 1.0, (n, 1)), k, axis=1)),
+        (f"a batch of shape ({n}, {k}) with a one-hot upstream gradient", _FRESH.normal(0.0, 2.0, (n, k)), onehot),
+        (f"logits near +1000 and -1000, shape (2, {m})", big, _FRESH.normal(0.0, 1.0, (2, m))),
+    ]
+
+
+@exercise(
+    "2.9",
+    "Backward through softmax",
+    kind="transfer",
+    hints=[
+        "Work with one row first. Write down the Jacobian of s = softmax(z), ds_i/dz_j, in two "
+        "cases, i = j and i != j (quotient rule on exp(z_i) / sum_k exp(z_k)), and express both with "
+        "s only. Then the answer is the vector-Jacobian product of the chapter: J transposed times g.",
+        "The Jacobian is diag(s) - s s^T (symmetric). Multiplying it by g needs no matrix: diag(s) g is "
+        "s * g element-wise, and s s^T g is s times one number per row, the dot product of g with s.",
+        "Skeleton: `s = softmax(z)`; `dot = ...  # sum of g * s along the last axis, keepdims=True`; "
+        "return s times (g minus dot). keepdims keeps dot as a column (N, 1), so one vector (K,) "
+        "and a batch (N, K) take the same code.",
+    ],
+)
+def _check_softmax_backward(fn: Callable) -> None:
+    for label, z, g in _softmax_backward_cases():
+        shown = f"softmax_backward(z, grad_s) for {label}"
+        try:
+            got = _quiet_call(fn, z, g, name="softmax_backward")
+        except CheckFailed as failure:
+            text = str(failure)
+            if "broadcast" in text:
+                raised = text[text.index(" raised ") + 1:] if " raised " in text else text
+                raised = raised.split(". ")[0].split(" (line")[0]
+                raise CheckFailed(
+                    f"{shown} {raised}. A sum over the classes has shape (N,) unless you keep the axis: "
+                    "add keepdims=True so that it lines up with grad_s of shape (N, K)."
+                ) from None
+            raise
+        expected = _softmax_backward(z, g)
+        arr = np.asarray(got) if got is not None else None
+        if (arr is not None and arr.shape == z.shape and np.issubdtype(arr.dtype, np.floating)
+                and not np.all(np.isfinite(arr))):
+            raise CheckFailed(f"{shown} contains NaN or infinity: compute the softmax with each row's "
+                              "maximum subtracted first (exercise 2.3).")
+        s = _softmax(z)
+        with np.errstate(all="ignore"):
+            bugs = [
+                (g * s * (1 - s), "that keeps only the diagonal of the Jacobian, ds_i/dz_i = s_i (1 - s_i). "
+                                  "Each s_i depends on every z_j: the off-diagonal terms -s_i s_j add up too."),
+                (s * g, "the term from the shared denominator is missing: changing z_j changes every s_i "
+                        "through the sum in the denominator."),
+                (s * (g - np.sum(g * s)), "that sums over the whole batch; each row is its own softmax, so "
+                                          "sum along the last axis, one number per row."),
+                (s * (g - np.sum(g, axis=-1, keepdims=True)), "the sum must weight each g_j by s_j: the "
+                                                              "off-diagonal Jacobian entries are -s_i s_j."),
+                (s * (np.sum(g * s, axis=-1, keepdims=True) - g), "the sign is flipped."),
+                (g - np.sum(g * s, axis=-1, keepdims=True), "the overall factor s_i is missing: every "
+                                                            "Jacobian entry of row i has s_i in it."),
+            ]
+            if z.ndim == 2:
+                bugs.append((s * (g - np.sum(g * s, axis=0, keepdims=True)),
+                             "that sums down the columns (axis 0), across examples; sum along the classes, "
+                             "axis=-1."))
+                if z.shape[0] == z.shape[1]:
+                    bugs.append((s * (g - np.sum(g * s, axis=-1)),
+                                 "the row sums, shape (N,), were broadcast along the wrong axis (a square "
+                                 "batch does not raise an error): keep them as a column with keepdims=True."))
+        diagnose(got, expected, bugs, name=shown)
+        expect_array(got, expected, name=shown, rtol=1e-6, atol=1e-10)
