@@ -39,7 +39,13 @@ def softmax_cross_entropy(z, y):
     return loss, P / N
 
 
-def _train_mlp(X, y, sizes=(2, 16, 16, 1), lr=0.1, num_epochs=100, seed=0):
+def _draw_all(data):
+    """Every training example once, in order (one epoch of the budget)."""
+    [(X, y)] = list(data.batches(len(data), shuffle=False))
+    return X, y
+
+
+def _train_mlp(data, sizes=(2, 16, 16, 1), lr=0.1, num_epochs=120, seed=0):
     rng = np.random.default_rng(seed)
     params = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -53,12 +59,10 @@ def _train_mlp(X, y, sizes=(2, 16, 16, 1), lr=0.1, num_epochs=100, seed=0):
             A = np.maximum(Z, 0) if k < len(params) - 2 else Z
         return A, cache
 
-    for _ in range(num_epochs):
-        order = rng.permutation(len(y))
-        for start in range(0, len(y), 32):
-            batch = order[start:start + 32]
-            logits, cache = forward(X[batch])
-            G = (1 / (1 + np.exp(-logits[:, 0])) - y[batch])[:, None] / len(batch)
+    for epoch in range(num_epochs):
+        for xb, yb in data.batches(32, seed=seed * 1000 + epoch):
+            logits, cache = forward(xb)
+            G = (1 / (1 + np.exp(-logits[:, 0])) - yb)[:, None] / len(yb)
             grads = []
             for k in reversed(range(0, len(params), 2)):
                 A_in, Z = cache[k // 2]
@@ -70,8 +74,8 @@ def _train_mlp(X, y, sizes=(2, 16, 16, 1), lr=0.1, num_epochs=100, seed=0):
     return lambda X_new: forward(X_new)[0][:, 0]            # logits
 
 
-def train_moons_classifier(X, y):
-    logits_of = _train_mlp(X, y)
+def train_moons_classifier(data):
+    logits_of = _train_mlp(data)
     return lambda X_new: (logits_of(X_new) > 0).astype(int)
 
 
@@ -95,6 +99,22 @@ def fixed_loss_and_grads(params, X, y):
     return _two_layer(params, X, y, lambda Z1, A1: 1 - A1 ** 2)
 
 
+def dropout_forward(A, p, rng):
+    keep = rng.random(A.shape) >= p
+    scale = 1.0 / (1.0 - p)
+
+    def backward(dout):
+        return dout * keep * scale
+
+    return A * keep * scale, backward
+
+
+def gelu_backward(dA, Z):
+    c = np.sqrt(2 / np.pi)
+    t = np.tanh(c * (Z + 0.044715 * Z ** 3))
+    return dA * (0.5 * (1 + t) + 0.5 * Z * (1 - t ** 2) * c * (1 + 3 * 0.044715 * Z ** 2))
+
+
 REFERENCE = {
     "3.1": dense_forward,
     "3.2": relu_backward,
@@ -102,6 +122,8 @@ REFERENCE = {
     "3.4": softmax_cross_entropy,
     "3.5": train_moons_classifier,
     "3.6": fixed_loss_and_grads,
+    "3.7": dropout_forward,
+    "3.8": gelu_backward,
 }
 
 
@@ -209,7 +231,8 @@ def softmax_ce_loss_only(z, y):
 
 
 # --------------------------------------------------------------------------- wrong answers: 3.5
-def moons_linear_model(X, y):
+def moons_linear_model(data):
+    X, y = _draw_all(data)
     w, b = np.zeros(2), 0.0
     for _ in range(500):
         p = 1 / (1 + np.exp(-(X @ w + b)))
@@ -217,27 +240,60 @@ def moons_linear_model(X, y):
     return lambda X_new: (X_new @ w + b > 0).astype(int)
 
 
-def moons_returns_probabilities(X, y):
-    logits_of = _train_mlp(X, y)
+def moons_returns_probabilities(data):
+    logits_of = _train_mlp(data)
     return lambda X_new: 1 / (1 + np.exp(-logits_of(X_new)))
 
 
-def moons_returns_a_column(X, y):
-    logits_of = _train_mlp(X, y)
+def moons_returns_a_column(data):
+    logits_of = _train_mlp(data)
     return lambda X_new: (logits_of(X_new) > 0).astype(int)[:, None]
 
 
-def moons_never_trained(X, y):
-    return _train_mlp(X, y, num_epochs=0) and (lambda X_new: np.zeros(len(X_new), dtype=int))
+def moons_never_trained(data):
+    _draw_all(data)
+    return lambda X_new: np.zeros(len(X_new), dtype=int)
 
 
-def moons_returns_predictions_not_function(X, y):
-    return train_moons_classifier(X, y)(X)
+def moons_returns_predictions_not_function(data):
+    return train_moons_classifier(data)(np.zeros((5, 2)))
 
 
-def moons_too_few_epochs(X, y):
-    logits_of = _train_mlp(X, y, lr=0.01, num_epochs=3)
+def moons_too_few_epochs(data):
+    logits_of = _train_mlp(data, lr=0.01, num_epochs=3)
     return lambda X_new: (logits_of(X_new) > 0).astype(int)
+
+
+def moons_too_many_epochs(data):
+    logits_of = _train_mlp(data, num_epochs=200)
+    return lambda X_new: (logits_of(X_new) > 0).astype(int)
+
+
+def moons_too_wide(data):
+    logits_of = _train_mlp(data, sizes=(2, 64, 64, 1), num_epochs=20)
+    return lambda X_new: (logits_of(X_new) > 0).astype(int)
+
+
+def moons_nearest_neighbours(data):
+    X, y = _draw_all(data)   # a 15-nearest-neighbour vote: it keeps every training point
+
+    def predict(X_new):
+        distances = ((X_new[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
+        nearest = np.argsort(distances, axis=1)[:, :15]
+        return (y[nearest].mean(axis=1) > 0.5).astype(int)
+
+    return predict
+
+
+def moons_returns_none(data):
+    _train_mlp(data, num_epochs=1)
+
+
+def moons_loads_mnist(data):
+    from dlcourse_utils.data import load_mnist
+
+    load_mnist(progress=False)
+    return train_moons_classifier(data)
 
 
 # --------------------------------------------------------------------------- wrong answers: 3.6
@@ -262,6 +318,97 @@ def backprop_broke_the_output_layer(params, X, y):
 def backprop_returns_a_list(params, X, y):
     loss, grads = fixed_loss_and_grads(params, X, y)
     return loss, [grads["W1"], grads["b1"], grads["W2"], grads["b2"]]
+
+
+# --------------------------------------------------------------------------- wrong answers: 3.7
+def _dropout(A, p, rng, *, forward_scale, backward_scale, keep_rule=lambda u, p: u >= p, backward_mask=True,
+             redraw=False):
+    keep = keep_rule(rng.random(A.shape), p)
+
+    def backward(dout):
+        mask = keep_rule(rng.random(A.shape), p) if redraw else keep
+        return dout * (mask if backward_mask else 1.0) * backward_scale(p)
+
+    return A * keep * forward_scale(p), backward
+
+
+def _inverted(p):
+    return 1 / (1 - p)
+
+
+def dropout_not_rescaled(A, p, rng):
+    return _dropout(A, p, rng, forward_scale=lambda p: 1.0, backward_scale=lambda p: 1.0)
+
+
+def dropout_divides_by_p(A, p, rng):
+    return _dropout(A, p, rng, forward_scale=lambda p: 1 / p if p else 1.0, backward_scale=lambda p: 1 / p if p else 1.0)
+
+
+def dropout_multiplies_by_keep_probability(A, p, rng):
+    return _dropout(A, p, rng, forward_scale=lambda p: 1 - p, backward_scale=lambda p: 1 - p)
+
+
+def dropout_mask_upside_down(A, p, rng):
+    return _dropout(A, p, rng, forward_scale=_inverted, backward_scale=_inverted, keep_rule=lambda u, p: u < p)
+
+
+def dropout_other_convention(A, p, rng):
+    return _dropout(A, p, rng, forward_scale=_inverted, backward_scale=_inverted, keep_rule=lambda u, p: u < 1 - p)
+
+
+def dropout_backward_unmasked(A, p, rng):
+    return _dropout(A, p, rng, forward_scale=_inverted, backward_scale=_inverted, backward_mask=False)
+
+
+def dropout_backward_not_rescaled(A, p, rng):
+    return _dropout(A, p, rng, forward_scale=_inverted, backward_scale=lambda p: 1.0)
+
+
+def dropout_backward_draws_a_new_mask(A, p, rng):
+    return _dropout(A, p, rng, forward_scale=_inverted, backward_scale=_inverted, redraw=True)
+
+
+def dropout_strict_boundary(A, p, rng):
+    return _dropout(A, p, rng, forward_scale=_inverted, backward_scale=_inverted, keep_rule=lambda u, p: u > p)
+
+
+def dropout_returns_the_mask(A, p, rng):
+    keep = rng.random(A.shape) >= p
+    return A * keep / (1 - p), keep
+
+
+def dropout_in_place(A, p, rng):
+    keep = rng.random(A.shape) >= p
+    A *= keep / (1 - p)
+    return A, lambda dout: dout * keep / (1 - p)
+
+
+# --------------------------------------------------------------------------- wrong answers: 3.8
+def _gelu_with(slope):
+    def gelu_backward(dA, Z):
+        c = np.sqrt(2 / np.pi)
+        t = np.tanh(c * (Z + 0.044715 * Z ** 3))
+        return slope(dA, Z, t, c)
+    return gelu_backward
+
+
+gelu_slope_only = _gelu_with(lambda dA, Z, t, c: 0.5 * (1 + t) + 0.5 * Z * (1 - t ** 2) * c * (1 + 3 * 0.044715 * Z ** 2))
+gelu_without_product_rule = _gelu_with(lambda dA, Z, t, c: dA * 0.5 * (1 + t))
+gelu_chain_stops_at_u = _gelu_with(lambda dA, Z, t, c: dA * (0.5 * (1 + t) + 0.5 * Z * (1 - t ** 2)))
+gelu_without_cubic_term = _gelu_with(lambda dA, Z, t, c: dA * (0.5 * (1 + t) + 0.5 * Z * (1 - t ** 2) * c))
+gelu_without_factor_three = _gelu_with(
+    lambda dA, Z, t, c: dA * (0.5 * (1 + t) + 0.5 * Z * (1 - t ** 2) * c * (1 + 0.044715 * Z ** 2)))
+gelu_tanh_slope_not_squared = _gelu_with(
+    lambda dA, Z, t, c: dA * (0.5 * (1 + t) + 0.5 * Z * (1 - t) * c * (1 + 3 * 0.044715 * Z ** 2)))
+gelu_forward_pass = _gelu_with(lambda dA, Z, t, c: dA * 0.5 * Z * (1 + t))
+
+
+def gelu_exact_erf(dA, Z):
+    import torch
+
+    z = torch.tensor(Z, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.gelu(z).backward(torch.tensor(dA, dtype=torch.float64))
+    return z.grad.numpy()
 
 
 # (wrong answer, a substring its failure message must contain)
@@ -303,6 +450,11 @@ WRONG_WITH_MESSAGES = {
         (moons_never_trained, "only one class"),
         (moons_returns_predictions_not_function, "should return a function"),
         (moons_too_few_epochs, "should be at least 0.95"),
+        (moons_too_many_epochs, "more than its budget of 60,000 training examples"),
+        (moons_too_wide, "the budget is 1,000"),
+        (moons_nearest_neighbours, "do not keep training examples inside the model"),
+        (moons_returns_none, "returned None"),
+        (moons_loads_mnist, "never load a data set itself"),
     ],
     "3.6": [
         (backprop_unchanged, "the planted bug is still there"),
@@ -310,6 +462,29 @@ WRONG_WITH_MESSAGES = {
         (backprop_tanh_twice, "applies tanh twice"),
         (backprop_broke_the_output_layer, "change only the line with the bug"),
         (backprop_returns_a_list, "should be a dict"),
+    ],
+    "3.7": [
+        (dropout_not_rescaled, "not rescaled"),
+        (dropout_divides_by_p, "divided by p, the drop probability"),
+        (dropout_multiplies_by_keep_probability, "multiplied by 1 - p"),
+        (dropout_mask_upside_down, "upside down"),
+        (dropout_other_convention, "keeps it where u >= p"),
+        (dropout_backward_unmasked, "a dropped unit receives no gradient"),
+        (dropout_backward_not_rescaled, "masked but not rescaled"),
+        (dropout_backward_draws_a_new_mask, "never draw a new one"),
+        (dropout_strict_boundary, "not u > p"),
+        (dropout_returns_the_mask, "should be a function backward(dout)"),
+        (dropout_in_place, "in place"),
+    ],
+    "3.8": [
+        (gelu_slope_only, "multiply it by the incoming gradient"),
+        (gelu_without_product_rule, "product rule"),
+        (gelu_chain_stops_at_u, "stops at u"),
+        (gelu_without_cubic_term, "derivative of the cubic term is missing"),
+        (gelu_without_factor_three, "factor 3 is missing"),
+        (gelu_tanh_slope_not_squared, "square it"),
+        (gelu_forward_pass, "forward pass"),
+        (gelu_exact_erf, "exact GELU"),
     ],
 }
 
@@ -320,6 +495,36 @@ class TestSelfCheckRules(SelfCheckRules):
     wrong_with_messages = WRONG_WITH_MESSAGES
 
 
+def test_the_gelu_slope_of_the_grader_is_pytorchs():
+    import torch
+
+    from dlcourse_utils.checks.ch03 import _gelu_slope
+
+    Z = np.concatenate([np.random.default_rng(0).normal(size=200) * 4, [0.0, 40.0, -40.0, 1e3, -1e3]])
+    z = torch.tensor(Z, requires_grad=True)
+    torch.nn.functional.gelu(z, approximate="tanh").sum().backward()
+    np.testing.assert_allclose(_gelu_slope(Z), z.grad.numpy(), rtol=1e-10, atol=1e-13)
+
+
+def test_the_moons_budget_separates_the_mlp_from_a_memoriser():
+    from dlcourse_utils.checks.challenge import count_parameters
+    from dlcourse_utils.checks.ch03 import MOONS_BUDGET, _moons_challenge_data
+
+    data, (X_val, y_val) = _moons_challenge_data()
+    assert len(data) == 480 and len(X_val) == 120
+    assert count_parameters(train_moons_classifier(data)) == 337 <= MOONS_BUDGET.parameters
+    assert count_parameters(moons_nearest_neighbours(_moons_challenge_data()[0])) == 1440 > MOONS_BUDGET.parameters
+
+
+def test_the_reference_moons_classifier_passes_with_margin_over_three_seeds():
+    from dlcourse_utils.checks.ch03 import TARGET_ACCURACY, _moons_challenge_data
+
+    X_test, y_test = _moons(20000, seed=99)
+    for seed in range(3):
+        predict = (lambda f: lambda X_new: (f(X_new) > 0).astype(int))(_train_mlp(_moons_challenge_data()[0], seed=seed))
+        assert np.mean(predict(X_test) == y_test) >= TARGET_ACCURACY + 0.01
+
+
 def test_moons_data_of_the_grader_look_like_sklearns():
     X, y = _moons(400, seed=8)
     assert X.shape == (400, 2) and set(np.unique(y)) == {0, 1} and y.mean() == 0.5
@@ -327,15 +532,19 @@ def test_moons_data_of_the_grader_look_like_sklearns():
 
 
 def test_a_linear_model_scores_below_the_target_on_the_moons():
+    from dlcourse_utils.checks.ch03 import _moons_challenge_data
+
     X_test, y_test = _moons(400, seed=8)
-    accuracy = np.mean(moons_linear_model(*_moons(600, seed=7))(X_test) == y_test)
+    accuracy = np.mean(moons_linear_model(_moons_challenge_data()[0])(X_test) == y_test)
     assert 0.8 < accuracy < 0.95
 
 
 def test_alternative_correct_answers_are_accepted():
     assert grade("3.2", lambda dA, Z: np.where(Z > 0, dA, 0.0)).passed
     assert grade("3.3", lambda G, A, W: [G @ W.T, A.T @ G, np.sum(G, axis=0)]).passed
-    assert grade("3.5", lambda X, y: (lambda X_new: list(train_moons_classifier(X, y)(X_new)))).passed
+    assert grade("3.5", lambda data: (lambda predict: lambda X_new: list(predict(X_new)))(train_moons_classifier(data))).passed
+    assert grade("3.7", lambda A, p, rng: (lambda k: (np.where(k, A / (1 - p), 0.0),
+                                                     lambda d: np.where(k, d / (1 - p), 0.0)))(rng.random(A.shape) >= p)).passed
 
 
 #: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,

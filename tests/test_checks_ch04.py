@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlcourse_utils.checks import grade
+from dlcourse_utils.checks.core import one_torch_thread
 from selfcheck_rules import SelfCheckRules
 from dlcourse_utils.checks.ch04 import reference_train_and_evaluate
 
@@ -58,27 +59,12 @@ def train_and_evaluate(model, optimizer, X_train, y_train, X_val, y_val, num_epo
                                         batch_size, generator)
 
 
-_MODELS: dict[str, nn.Module] = {}
-
-
-def _mnist_small():
-    from dlcourse_utils.data import load_mnist
-
-    (X, y), _ = load_mnist(progress=False)
-    perm = np.random.default_rng(0).permutation(len(X))[5000:6000]   # the chapter's 1,000 training digits
-    return (torch.tensor(X[perm].reshape(-1, 784) / 255.0, dtype=torch.float32),
-            torch.tensor(y[perm], dtype=torch.long))
-
-
-def _train(model, X, y, num_epochs, augment=False):
+def _train(model, data, num_epochs, augment=False, seed=0):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(num_epochs):
+    generator = torch.Generator().manual_seed(seed)
+    for epoch in range(num_epochs):
         model.train()
-        order = torch.randperm(len(X), generator=generator)
-        for start in range(0, len(order), 100):
-            idx = order[start:start + 100]
-            xb = X[idx]
+        for xb, yb in data.batches(100, seed=seed * 1000 + epoch, tensors=True):
             if augment:
                 n = len(xb)
                 angle = (torch.rand(n, generator=generator) * 2 - 1) * math.radians(12)
@@ -88,21 +74,40 @@ def _train(model, X, y, num_epochs, augment=False):
                                      torch.stack([sin, cos, shift[:, 1]], 1)], 1)
                 grid = F.affine_grid(theta, [n, 1, 28, 28], align_corners=False)
                 xb = F.grid_sample(xb.reshape(n, 1, 28, 28), grid, align_corners=False).reshape(n, 784)
-            loss = F.cross_entropy(model(xb), y[idx])
+            loss = F.cross_entropy(model(xb), yb)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
     return model
 
 
-def regularised_model():
-    """A reference answer to 4.7: batch norm and augmentation, 30 epochs on 1,000 digits."""
-    if "good" not in _MODELS:
-        torch.manual_seed(1)
-        model = nn.Sequential(nn.Linear(784, 256), nn.BatchNorm1d(256), nn.ReLU(),
-                              nn.Linear(256, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Linear(256, 10))
-        _MODELS["good"] = _train(model, *_mnist_small(), num_epochs=30, augment=True)
-    return _MODELS["good"]
+def _mlp(*widths, batchnorm=False, dropout=0.0):
+    layers, fan_in = [], 784
+    for width in widths:
+        layers += [nn.Linear(fan_in, width)] + ([nn.BatchNorm1d(width)] if batchnorm else []) + [nn.ReLU()]
+        layers += [nn.Dropout(dropout)] if dropout else []
+        fan_in = width
+    return nn.Sequential(*layers, nn.Linear(fan_in, 10))
+
+
+def train_regularised(data, seed=1):
+    """A reference answer to 4.7: batch norm, a little dropout and augmentation, 30 epochs on 1,000 digits."""
+    torch.manual_seed(seed)
+    return _train(_mlp(256, 256, batchnorm=True, dropout=0.2), data, num_epochs=30, augment=True, seed=seed)
+
+
+def label_smoothed_cross_entropy(z, y, smoothing):
+    N, K = z.shape
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    q = (1 - smoothing) * np.eye(K)[y] + smoothing / K
+    loss = float(np.mean(-(q * log_probs).sum(axis=1)))
+    return loss, (np.exp(log_probs) - q) / N
+
+
+def adamw_step(w, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    w = w * (1 - lr * weight_decay)
+    return adam_step(w, grad, m, v, t, lr, beta1, beta2, eps)
 
 
 REFERENCE = {
@@ -112,6 +117,9 @@ REFERENCE = {
     "4.4": momentum_step,
     "4.5": adam_step,
     "4.6": train_and_evaluate,
+    "4.7": train_regularised,
+    "4.8": label_smoothed_cross_entropy,
+    "4.9": adamw_step,
 }
 
 
@@ -267,32 +275,59 @@ def loop_without_generator(model, optimizer, X_train, y_train, X_val, y_val, num
 
 
 # --------------------------------------------------------------------------- wrong answers: 4.7
-def _untrained_model():
+def _one_epoch(data):
+    for _ in data.batches(100):
+        pass
+
+
+def digits_returns_none(data):
+    _one_epoch(data)
+
+
+def digits_untrained(data):
+    _one_epoch(data)
     torch.manual_seed(0)
-    return nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    return _mlp(256, 256)
 
 
-class _LeastSquares(nn.Module):
-    """One linear layer fitted to one-hot targets by least squares on the 1,000 digits: about 0.8.
+def digits_overfitting_baseline(data):
+    torch.manual_seed(1)
+    return _train(_mlp(256, 256), data, num_epochs=20)
 
-    Fitted on its first call, so that importing this file (tests/test_exercises.py does) loads no data.
-    """
 
-    def __init__(self):
+def digits_too_many_epochs(data):
+    for _ in range(50):
+        _one_epoch(data)
+    return _mlp(256, 256)
+
+
+def digits_too_wide(data):
+    _one_epoch(data)
+    return _mlp(1024, 1024)
+
+
+class _NearestNeighbour(nn.Module):
+    """Keeps every training digit in a buffer and answers with the label of the closest one."""
+
+    def __init__(self, X, y):
         super().__init__()
-        self.layer = nn.Linear(784, 10)
-        self.fitted = False
+        self.register_buffer("X", X)
+        self.register_buffer("y", y)
 
     def forward(self, x):
-        if not self.fitted:
-            X, y = _mnist_small()
-            A = torch.cat([X, torch.ones(len(X), 1)], dim=1).double()
-            coef = torch.linalg.lstsq(A, F.one_hot(y, 10).double(), driver="gelsd").solution   # (785, 10)
-            with torch.no_grad():
-                self.layer.weight.copy_(coef[:784].T.float())
-                self.layer.bias.copy_(coef[784].float())
-            self.fitted = True
-        return self.layer(x)
+        return F.one_hot(self.y[torch.cdist(x, self.X).argmin(dim=1)], 10).float()
+
+
+def digits_nearest_neighbour(data):
+    [(X, y)] = list(data.batches(len(data), tensors=True))
+    return _NearestNeighbour(X, y)
+
+
+def digits_loads_mnist(data):
+    from dlcourse_utils.data import load_mnist
+
+    load_mnist(progress=False)
+    return train_regularised(data)
 
 
 class _WrongShape(nn.Module):
@@ -300,12 +335,86 @@ class _WrongShape(nn.Module):
         return x[:, :1]
 
 
-def _train_the_function_not_the_model(X, y):
-    return _untrained_model()
+def digits_wrong_shape(data):
+    _one_epoch(data)
+    return _WrongShape()
 
 
-UNTRAINED = _untrained_model()
-LEAST_SQUARES = _LeastSquares()
+def digits_returns_a_function(data):
+    model = digits_untrained(data)
+    return lambda x: model(x)
+
+
+TRAINED_MODEL = _mlp(256, 256)
+
+# --------------------------------------------------------------------------- wrong answers: 4.8
+def _smoothing_with(targets, reduce=np.mean, grad_scale=lambda N: 1 / N, sign=1.0, stable=True):
+    def label_smoothed_cross_entropy(z, y, smoothing):
+        N, K = z.shape
+        if stable:
+            shifted = z - z.max(axis=1, keepdims=True)
+            log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        else:
+            log_probs = np.log(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))
+        q = targets(np.eye(K)[y], K, smoothing)
+        loss = float(reduce(-(q * log_probs).sum(axis=1)))
+        return loss, sign * (np.exp(log_probs) - q) * grad_scale(N)
+    return label_smoothed_cross_entropy
+
+
+def _torch_targets(onehot, K, eps):
+    return (1 - eps) * onehot + eps / K
+
+
+ls_ignores_smoothing = _smoothing_with(lambda onehot, K, eps: onehot)
+ls_spread_over_others = _smoothing_with(lambda onehot, K, eps: (1 - eps) * onehot + eps / (K - 1) * (1 - onehot))
+ls_true_class_unshared = _smoothing_with(lambda onehot, K, eps: (1 - eps) * onehot + eps / K * (1 - onehot))
+ls_summed = _smoothing_with(_torch_targets, reduce=np.sum)
+ls_log_of_softmax = _smoothing_with(_torch_targets, stable=False)
+ls_gradient_not_averaged = _smoothing_with(_torch_targets, grad_scale=lambda N: 1.0)
+ls_gradient_sign = _smoothing_with(_torch_targets, sign=-1.0)
+
+
+def ls_gradient_one_hot(z, y, smoothing):
+    loss, _ = label_smoothed_cross_entropy(z, y, smoothing)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return loss, (e / e.sum(axis=1, keepdims=True) - np.eye(z.shape[1])[y]) / len(y)
+
+
+def ls_loss_only(z, y, smoothing):
+    return label_smoothed_cross_entropy(z, y, smoothing)[0]
+
+
+# --------------------------------------------------------------------------- wrong answers: 4.9
+def adamw_coupled_l2(w, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    return adam_step(w, grad + weight_decay * w, m, v, t, lr, beta1, beta2, eps)
+
+
+def adamw_decay_without_lr(w, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    return adam_step(w * (1 - weight_decay), grad, m, v, t, lr, beta1, beta2, eps)
+
+
+def adamw_decay_after_step(w, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    w, m, v = adam_step(w, grad, m, v, t, lr, beta1, beta2, eps)
+    return w * (1 - lr * weight_decay), m, v
+
+
+def adamw_no_decay(w, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    return adam_step(w, grad, m, v, t, lr, beta1, beta2, eps)
+
+
+def adamw_no_bias_correction(w, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    return adam_no_bias_correction(w * (1 - lr * weight_decay), grad, m, v, t, lr, beta1, beta2, eps)
+
+
+def adamw_decay_in_moments(w, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    grad = grad + weight_decay * w          # the decay folded into the gradient, as an L2 penalty would be
+    return adam_step(w, grad, m, v, t, lr, beta1, beta2, eps)
+
+
+def adamw_returns_corrected(w, grad, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+    return adam_returns_corrected(w * (1 - lr * weight_decay), grad, m, v, t, lr, beta1, beta2, eps)
+
 
 WRONG_WITH_MESSAGES = {
     "4.1": [
@@ -349,10 +458,36 @@ WRONG_WITH_MESSAGES = {
         (loop_without_generator, "generator=generator"),
     ],
     "4.7": [
-        (UNTRAINED, "must reach 0.91"),
-        (LEAST_SQUARES, "must reach 0.91"),
-        (_WrongShape(), "expected (2000, 10)"),
-        (_train_the_function_not_the_model, "not the function"),
+        (digits_returns_none, "returned None"),
+        (digits_untrained, "must reach 0.92"),
+        (digits_overfitting_baseline, "must reach 0.92"),
+        (digits_too_many_epochs, "more than its budget of 40,000 training examples"),
+        (digits_too_wide, "the budget is 300,000"),
+        (digits_nearest_neighbour, "do not keep training examples inside the model"),
+        (digits_loads_mnist, "never load a data set itself"),
+        (digits_wrong_shape, "expected (10000, 10)"),
+        (digits_returns_a_function, "should return the trained PyTorch model"),
+        (TRAINED_MODEL, "not a trained model"),
+    ],
+    "4.8": [
+        (ls_ignores_smoothing, "smoothing is ignored"),
+        (ls_spread_over_others, "K - 1 wrong classes only"),
+        (ls_true_class_unshared, "targets sum to 1"),
+        (ls_summed, "PyTorch averages"),
+        (ls_log_of_softmax, "never log(softmax(z))"),
+        (ls_gradient_one_hot, "gradient ignores the smoothing"),
+        (ls_gradient_not_averaged, "divide by N"),
+        (ls_gradient_sign, "sign is flipped"),
+        (ls_loss_only, "should return 2 things"),
+    ],
+    "4.9": [
+        (adamw_coupled_l2, "L2 penalty added to the gradient"),
+        (adamw_decay_without_lr, "1 - lr * weight_decay"),
+        (adamw_decay_after_step, "after the Adam step"),
+        (adamw_no_decay, "plain Adam"),
+        (adamw_no_bias_correction, "no bias corrections"),
+        (adamw_decay_in_moments, "L2 penalty added to the gradient"),
+        (adamw_returns_corrected, "without the bias correction"),
     ],
 }
 
@@ -361,12 +496,60 @@ WRONG_WITH_MESSAGES = {
 class TestSelfCheckRules(SelfCheckRules):
     reference = REFERENCE
     wrong_with_messages = WRONG_WITH_MESSAGES
-    stubs = {"4.7": None}   # the exercise notebook leaves the model at None
 
 
-def test_a_regularised_model_passes_4_7():
-    result = grade("4.7", regularised_model())
-    assert result.passed, result.message
+def test_the_digits_budget_separates_the_regularised_network_from_a_memoriser():
+    from dlcourse_utils.checks.challenge import count_parameters
+    from dlcourse_utils.checks.ch04 import DIGITS_BUDGET, _digits_challenge_data
+
+    data, (X_val, y_val) = _digits_challenge_data()
+    assert len(data) == 1000 and len(X_val) == 500 and data.input_shape == (784,)
+    assert count_parameters(_mlp(256, 256, batchnorm=True, dropout=0.2)) <= DIGITS_BUDGET.parameters
+    memoriser = digits_nearest_neighbour(_digits_challenge_data()[0])
+    assert count_parameters(memoriser) == 785_000 > DIGITS_BUDGET.parameters
+
+
+def test_the_reference_beats_the_target_with_margin_over_three_seeds_and_the_baseline_does_not():
+    from dlcourse_utils.checks.ch04 import TARGET_ACCURACY_47, _digits_challenge_data, _mnist
+
+    X, y = torch.from_numpy(_mnist()["X_test"]), torch.from_numpy(_mnist()["y_test"])
+
+    def test_accuracy(model):
+        model.eval()
+        with torch.no_grad():
+            return float((model(X).argmax(dim=1) == y).float().mean())
+
+    with one_torch_thread():   # as the check runs it, and fastest on a shared machine
+        accuracies = [test_accuracy(train_regularised(_digits_challenge_data()[0], seed=seed)) for seed in range(3)]
+        baseline = test_accuracy(digits_overfitting_baseline(_digits_challenge_data()[0]))
+    assert min(accuracies) >= TARGET_ACCURACY_47 + 0.015, accuracies
+    assert baseline < TARGET_ACCURACY_47 - 0.015, baseline
+
+
+def test_the_challenge_leaves_the_global_torch_random_state_alone():
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    grade("4.7", digits_untrained)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_alternative_correct_label_smoothing_and_adamw_are_accepted():
+    def as_mixture(z, y, smoothing):   # (1 - eps) * CE + eps * mean over classes of -log p
+        loss, _ = label_smoothed_cross_entropy(z, y, 0.0)
+        shifted = z - z.max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        loss = (1 - smoothing) * loss + smoothing * float(np.mean(-log_probs.mean(axis=1)))
+        return loss, label_smoothed_cross_entropy(z, y, smoothing)[1]
+
+    def with_torch(z, y, smoothing):
+        z_t = torch.tensor(z, requires_grad=True)
+        loss = F.cross_entropy(z_t, torch.tensor(y), label_smoothing=smoothing)
+        loss.backward()
+        return loss.item(), z_t.grad.numpy()
+
+    assert grade("4.8", as_mixture).passed
+    assert grade("4.8", with_torch).passed
+    assert grade("4.9", lambda w, g, m, v, t, lr, b1, b2, eps, wd: adam_step(w - lr * wd * w, g, m, v, t, lr, b1, b2, eps)).passed
 
 
 def test_precision_of_the_screening_example():

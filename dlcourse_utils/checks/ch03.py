@@ -1,4 +1,4 @@
-"""Graders for chapter 3, neural networks from scratch (exercises 3.1-3.6).
+"""Graders for chapter 3, neural networks from scratch (exercises 3.1-3.8).
 
 Vocabulary, as in the chapter: a dense layer computes ``Z = A @ W + b`` with ``A`` of
 shape ``(N, n_in)``, ``W`` of shape ``(n_in, n_out)`` and ``b`` of shape ``(n_out,)``;
@@ -6,9 +6,9 @@ shape ``(N, n_in)``, ``W`` of shape ``(n_in, n_out)`` and ``b`` of shape ``(n_ou
 ``dW = A.T @ G`` and ``db = G.sum(axis=0)``. Losses are means over the batch, so the
 ``1/N`` lives in the gradient of the loss with respect to the logits, and nowhere else.
 
-Every grader compares the learner's answer with a private reference computed here, on
-fixed inputs; the moons grader trains nothing itself, it calls the learner's training
-function once and scores the returned ``predict`` on a fixed test set.
+Every grader compares the learner's answer with a private reference computed here; the
+moons challenge (3.5) hands the learner's ``train`` its training moons under a budget and
+scores the returned ``predict`` on fresh moons that ``train`` never received.
 """
 from __future__ import annotations
 
@@ -17,10 +17,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .core import CheckFailed, _short, call, close, diagnose, exercise, expect_array, expect_scalar
+from .challenge import Budget, TrainingData, provides_data, run_challenge, validation_split
+from .core import CheckFailed, _short, call, close, diagnose, exercise, expect_array, expect_scalar, one_torch_thread
 
-#: Exercise 3.5: the test accuracy the trained classifier must reach.
+#: Exercise 3.5: the accuracy on fresh moons the trained classifier must reach.
 TARGET_ACCURACY = 0.95
+#: Exercise 3.5: fresh moons points each check scores the classifier on.
+TEST_POINTS = 4000
+#: Exercise 3.5: about 125 passes over the 480 training points; at most 1,000 stored numbers, which a
+#: 2-16-16-1 MLP (337) fits and a nearest-neighbour vote keeping the 480 points (1,440) does not.
+MOONS_BUDGET = Budget(examples=60_000, parameters=1_000, seconds=60)
+
+#: Fresh inputs at every check (exercises 3.5, 3.7, 3.8), so that a table of shown inputs fails.
+_FRESH = np.random.default_rng(303)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -270,32 +279,42 @@ def _moons(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X[order], y[order]
 
 
+@provides_data("3.5")
+def _moons_challenge_data() -> tuple[TrainingData, tuple[np.ndarray, np.ndarray]]:
+    """The 480 training moons the check hands to train, and 120 validation moons carved from the same draw."""
+    X, y = _moons(600, seed=7)
+    (X_train, y_train), (X_val, y_val) = validation_split(X, y, 0.2, seed=0)
+    return TrainingData(X_train, y_train, budget=MOONS_BUDGET, name="the training moons"), (X_val, y_val)
+
+
+def _is_predict(model: Any) -> None:
+    if not callable(model):
+        raise CheckFailed(
+            f"train_moons_classifier should return a function predict(X) -> labels; it returned a "
+            f"{type(model).__name__}. Return the inner function itself: `return predict`."
+        )
+
+
 @exercise(
     "3.5",
     "Train an MLP to 95% on the moons",
+    kind="challenge",
     hints=[
-        "You have every piece already: dense_forward, relu_backward and dense_backward. A small "
-        "MLP with ReLU hidden layers and one output logit, trained by mini-batch gradient descent "
-        "on binary cross-entropy, separates the moons, as the chapter's network did.",
-        "Reuse the chapter's recipe: a 2-16-16-1 network with ReLU hidden layers and a sigmoid "
-        "output trained with binary cross-entropy on logits (dL/dz = (sigmoid(z) - y) / N), "
-        "mini-batches of 32, learning rate 0.1, about 100 epochs; He initialisation, W ~ "
-        "normal(0, sqrt(2 / n_in)), zero biases.",
-        "Skeleton of one step: forward with dense_forward and ReLU; G = (sigmoid(logits[:, 0]) - "
-        "yb)[:, None] / len(yb); dense_backward (with relu_backward below each hidden layer) down "
-        "to the first layer; p -= lr * grad for every parameter. Seed the rng; return the inner "
-        "function predict, not its result.",
+        "You have every piece already: dense_forward, relu_backward and dense_backward. A small MLP with "
+        "two ReLU hidden layers and one output logit, trained by mini-batch gradient descent on binary "
+        "cross-entropy, bends its boundary around the moons, as the chapter's network did.",
+        "Spend the budget like this: two hidden layers of about 16 units (a few hundred numbers, well "
+        "inside the limit), He initialisation and zero biases, mini-batches of about 32, a learning rate "
+        "around 0.1, and nearly all of the examples budget: about 120 passes over the 480 points.",
+        "The gradient of binary cross-entropy with respect to the logit is (sigmoid(logit) - label) / "
+        "batch size; send it down through the layers with your backward functions. Seed every random "
+        "choice, draw each epoch with data.batches, and return the inner predict function.",
     ],
 )
 def _check_moons(fn: Callable) -> None:
-    X_train, y_train = _moons(600, seed=7)
-    X_test, y_test = _moons(400, seed=8)
-    predict = call(fn, X_train, y_train, name="train_moons_classifier")
-    if not callable(predict):
-        raise CheckFailed(
-            f"train_moons_classifier should return a function predict(X) -> labels; it returned a "
-            f"{type(predict).__name__}. Return the inner function itself: `return predict`."
-        )
+    data, _ = _moons_challenge_data()
+    predict, report = run_challenge(fn, data, MOONS_BUDGET, name="train_moons_classifier", check_model=_is_predict)
+    X_test, y_test = _moons(TEST_POINTS, seed=int(_FRESH.integers(2**31)))
     labels = call(predict, X_test, name="predict")
     if labels is None:
         raise CheckFailed("predict(X) returned None: did you forget `return` inside predict?")
@@ -303,7 +322,7 @@ def _check_moons(fn: Callable) -> None:
     if labels.shape == (len(y_test), 1):
         raise CheckFailed(
             f"predict(X) returned shape {labels.shape}: return one label per example, shape ({len(y_test)},), "
-            "e.g. (logits[:, 0] > 0).astype(int)."
+            "not a column."
         )
     if labels.shape != (len(y_test),):
         raise CheckFailed(f"predict(X) for X of shape {X_test.shape} returned shape {labels.shape}, "
@@ -311,8 +330,8 @@ def _check_moons(fn: Callable) -> None:
     if not np.all(np.isin(labels, (0, 1))):
         if np.issubdtype(labels.dtype, np.floating) and np.all((labels >= 0) & (labels <= 1)):
             raise CheckFailed(
-                "predict(X) returned probabilities, not labels: threshold them, (p > 0.5).astype(int), or "
-                "equivalently (logits > 0)."
+                "predict(X) returned probabilities, not labels: threshold them at 0.5 (equivalently, the "
+                "logit at 0)."
             )
         raise CheckFailed(f"predict(X) should return the labels 0 and 1, got values such as {_short(labels[:4])}.")
     accuracy = float(np.mean(labels == y_test))
@@ -324,10 +343,10 @@ def _check_moons(fn: Callable) -> None:
             why = " That is worse than guessing: are the labels flipped (logits < 0 for class 1)?"
         else:
             why = (" A straight line gets only about 0.89 on these moons; the boundary must bend. Check the hidden "
-                   "layers and their ReLUs, and train longer or with a larger learning rate.")
+                   "layers and their ReLUs, and use more of the examples budget or a larger learning rate.")
         raise CheckFailed(
-            f"the test accuracy of your classifier on 400 fresh moons points is {accuracy:.3f}; it should be at "
-            f"least {TARGET_ACCURACY}.{why}"
+            f"the accuracy of your classifier on {TEST_POINTS:,} fresh moons points it never saw is {accuracy:.3f} "
+            f"({report}); it should be at least {TARGET_ACCURACY}.{why}"
         )
 
 
@@ -369,7 +388,8 @@ def _case(seed: int, scale: float) -> tuple[dict[str, np.ndarray], np.ndarray, n
 
 @exercise(
     "3.6",
-    "Find the backprop bug (B)",
+    "Find the backprop bug",
+    kind="debug",
     hints=[
         "Check each parameter separately, as in the example cell: check_gradient(lambda _: loss_of(params), "
         "params[name], grads[name]) for name in ('W1', 'b1', 'W2', 'b2'). The output layer passes; the "
@@ -408,3 +428,157 @@ def _check_fixed_backprop(fn: Callable) -> None:
                     "(its gradient check passes): change only the line with the bug."
                 )
             expect_array(got, expected, name=f"grads['{name}'] from {shown}")
+
+
+# --------------------------------------------------------------------------- 3.7
+def _dropout_cases() -> list[tuple[str, np.ndarray, float, int]]:
+    seed = lambda: int(_FRESH.integers(2**31))   # noqa: E731
+    cases = [
+        ("A (4, 5), p = 0.3", _FRESH.normal(size=(4, 5)), 0.3, seed()),
+        ("A (7, 3), p = 0.2", _FRESH.normal(size=(7, 3)) * 3, 0.2, seed()),
+        ("a 1-D A (9,), p = 0.75", _FRESH.normal(size=9), 0.75, seed()),
+        ("A (3, 4), p = 0 (dropout switched off)", _FRESH.normal(size=(3, 4)), 0.0, seed()),
+        ("A (200, 50), p = 0.9", _FRESH.normal(size=(200, 50)) + 1.0, 0.9, seed()),
+    ]
+    # The boundary: p equal to one of the uniform numbers drawn, a unit that must be kept (u >= p).
+    tie_seed = seed()
+    p_tie = float(np.random.default_rng(tie_seed).random((5, 6)).flat[int(_FRESH.integers(30))])
+    return cases + [(f"A (5, 6), p = {p_tie:.4f}, exactly one of the uniform numbers drawn", _FRESH.normal(size=(5, 6)),
+                     p_tie, tie_seed)]
+
+
+@exercise(
+    "3.7",
+    "Inverted dropout, forward and backward",
+    kind="transfer",
+    hints=[
+        "Dropout is a layer like any other: the forward pass multiplies each entry of A by a random mask "
+        "(0 for a dropped unit, 1 for a kept one) and by one scale factor; the backward pass multiplies the "
+        "incoming gradient by exactly the same numbers, since out is linear in A.",
+        "Draw the mask once, in the forward pass, with u = rng.random(A.shape): a unit is kept where u >= p. "
+        "Inverted dropout divides the kept values by the keep probability 1 - p, so that the mean of each "
+        "unit stays what it was and nothing has to change at test time.",
+        "Let backward be a function defined inside dropout_forward: it sees the mask and the scale of the "
+        "forward pass through its closure, draws nothing new, and returns the incoming gradient times the "
+        "mask times the scale. Return the pair (out, backward); do not change A in place.",
+    ],
+)
+def _check_dropout(fn: Callable) -> None:
+    for label, A, p, seed in _dropout_cases():
+        shown = f"dropout_forward(A, p, rng) for {label}"
+        out, backward = _tuple(call(fn, A, p, np.random.default_rng(seed), name="dropout_forward"), shown,
+                               "out, backward")
+        u = np.random.default_rng(seed).random(A.shape)
+        keep = u >= p
+        expected = A * keep / (1 - p)
+        if p > 0:
+            diagnose(out, expected, [
+                (A * keep, "the kept values are not rescaled. Inverted dropout divides them by the keep "
+                           "probability 1 - p, so that each unit keeps its mean."),
+                (A * keep * (1 - p), "the kept values are multiplied by 1 - p; inverted dropout divides by it."),
+                (A * keep / p, "the kept values are divided by p, the drop probability; divide by the keep "
+                               "probability 1 - p."),
+                (A * ~keep / (1 - p), "the mask is upside down: it keeps a unit where u < p, so it keeps a "
+                                      "fraction p of them. A unit is dropped with probability p: keep it where u >= p."),
+                (A * (u < 1 - p) / (1 - p), "the mask keeps a unit where u < 1 - p; the task's convention keeps it "
+                                            "where u >= p (same probability, but not the same units)."),
+                (A * (u > p) / (1 - p), "a unit whose u equals p exactly is dropped: keep it where u >= p, not u > p."),
+            ], name=f"out from {shown}")
+        expect_array(out, expected, name=f"out from {shown}")
+        if not callable(backward):
+            raise CheckFailed(
+                f"the second thing {shown} returns should be a function backward(dout) -> dA; it is a "
+                f"{type(backward).__name__}. Define backward inside dropout_forward and return the function itself."
+            )
+        dout = _FRESH.normal(size=A.shape)
+        shown_back = f"backward(dout) from {shown}"
+        got = call(backward, dout, name="backward")
+        exp_dA = dout * keep / (1 - p)
+        if p > 0:
+            diagnose(got, exp_dA, [
+                (dout, "the gradient passes through unchanged; it must be multiplied by the same mask and scale "
+                       "as the forward pass (out is linear in A)."),
+                (dout * keep, "the gradient is masked but not rescaled: out = A * mask / (1 - p), so dA = "
+                              "dout * mask / (1 - p)."),
+                (dout / (1 - p), "the gradient is rescaled but not masked: a dropped unit receives no gradient."),
+                (expected, "that is the forward output again; backward maps the gradient dout, not A."),
+            ], name=shown_back)
+            arr = np.asarray(got)
+            if arr.shape == A.shape and not np.array_equal(arr != 0, keep & (dout != 0)):
+                raise CheckFailed(
+                    f"{shown_back} is zero at other entries than the forward pass dropped: backward must reuse "
+                    "the forward pass's mask (kept in its closure), never draw a new one."
+                )
+        expect_array(got, exp_dA, name=shown_back)
+        again = call(backward, dout, name="backward")
+        expect_array(again, exp_dA, name=f"{shown_back}, called a second time")
+
+
+# --------------------------------------------------------------------------- 3.8
+_GELU_C = float(np.sqrt(2 / np.pi))
+
+
+def _gelu_parts(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """tanh(u) and du/dz of the tanh approximation of GELU."""
+    t = np.tanh(_GELU_C * (Z + 0.044715 * Z ** 3))
+    return t, _GELU_C * (1 + 3 * 0.044715 * Z ** 2)
+
+
+def _gelu_slope(Z: np.ndarray) -> np.ndarray:
+    t, du = _gelu_parts(Z)
+    return 0.5 * (1 + t) + 0.5 * Z * (1 - t ** 2) * du
+
+
+def _erf_gelu_slope(Z: np.ndarray) -> np.ndarray:
+    from math import erf
+
+    cdf = 0.5 * (1 + np.vectorize(erf)(Z / np.sqrt(2)))
+    return cdf + Z * np.exp(-Z ** 2 / 2) / np.sqrt(2 * np.pi)
+
+
+@exercise(
+    "3.8",
+    "The backward pass of GELU",
+    kind="transfer",
+    hints=[
+        "GELU(z) = 0.5 z (1 + tanh(u)) with u = sqrt(2/pi) (z + 0.044715 z**3). It is a product of z and "
+        "a function of z, so its derivative needs the product rule, and tanh(u) needs the chain rule twice: "
+        "through tanh, then through u.",
+        "The pieces: d/dz of 0.5 z is 0.5; the derivative of tanh(u) with respect to u is 1 - tanh(u)**2 "
+        "(the chapter's tanh slope); du/dz = sqrt(2/pi) (1 + 3 * 0.044715 z**2). Compute tanh(u) once and "
+        "reuse it.",
+        "slope = 0.5 (1 + tanh(u)) + 0.5 z times the derivative of tanh(u) with respect to z (the last two "
+        "pieces of hint 2 multiplied). Then, as for ReLU, the chain rule multiplies the incoming gradient "
+        "dA by the slope, entry by entry.",
+    ],
+)
+def _check_gelu_backward(fn: Callable) -> None:
+    edges = np.array([0.0, 1e-4, -1e-4, 1.0, -1.0, 3.0, -3.0, 8.0, -8.0, 40.0, -40.0, 1e3, -1e3])
+    cases = [
+        ("Z and dA of shape (6, 5)", _FRESH.normal(size=(6, 5)) * 2),
+        ("1-D arrays at 0, +-1e-4, +-1, +-3, +-8, +-40 and +-1000", edges),
+        ("Z and dA of shape (1, 7)", _FRESH.normal(size=(1, 7)) * 4),
+    ]
+    for label, Z in cases:
+        dA = _FRESH.normal(size=Z.shape)
+        shown = f"gelu_backward(dA, Z) for {label}"
+        got = _quiet_call(fn, dA, Z, name="gelu_backward")
+        slope = _gelu_slope(Z)
+        t, du = _gelu_parts(Z)
+        expected = dA * slope
+        diagnose(got, expected, [
+            (slope, "that is GELU's slope alone; multiply it by the incoming gradient dA (the chain rule)."),
+            (dA * 0.5 * (1 + t), "the product rule is missing its second term: z times the derivative of "
+                                 "0.5 (1 + tanh(u)) with respect to z."),
+            (dA * (0.5 * (1 + t) + 0.5 * Z * (1 - t ** 2)), "the derivative of tanh(u) stops at u: multiply by "
+                                                           "du/dz = sqrt(2/pi) (1 + 3 * 0.044715 z**2) too."),
+            (dA * (0.5 * (1 + t) + 0.5 * Z * (1 - t ** 2) * _GELU_C),
+             "du/dz is sqrt(2/pi) (1 + 3 * 0.044715 z**2): the derivative of the cubic term is missing."),
+            (dA * (0.5 * (1 + t) + 0.5 * Z * (1 - t ** 2) * _GELU_C * (1 + 0.044715 * Z ** 2)),
+             "the derivative of 0.044715 z**3 is 3 * 0.044715 z**2: the factor 3 is missing."),
+            (dA * (0.5 * (1 + t) + 0.5 * Z * (1 - t) * du), "the derivative of tanh is 1 - tanh(u)**2: square it."),
+            (dA * 0.5 * Z * (1 + t), "that is GELU's forward pass times dA; the backward pass needs its slope."),
+            (dA * _erf_gelu_slope(Z), "that is the slope of the exact GELU, Phi(z) + z phi(z); this exercise "
+                                      "differentiates the tanh approximation (PyTorch's approximate='tanh')."),
+        ], name=shown)
+        expect_array(got, expected, name=shown)
