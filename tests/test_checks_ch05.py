@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlcourse_utils.checks import grade
-from selfcheck_rules import SelfCheckRules
+from selfcheck_rules import SelfCheckRules, unfilled
 
 
 # --------------------------------------------------------------------------- reference answers
@@ -73,12 +73,40 @@ def max_pool2d_backward(x, grad_out, size=2, stride=2):
     return grad_x
 
 
+def conv2d_backward(x, w, grad_out, padding=0):
+    _, _, H, W = x.shape
+    _, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    grad_xp, grad_w = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(grad_out.shape[2]):
+        for j in range(grad_out.shape[3]):
+            g = grad_out[:, :, i, j]
+            grad_w += np.tensordot(g, xp[:, :, i:i + kh, j:j + kw], axes=([0], [0]))
+            grad_xp[:, :, i:i + kh, j:j + kw] += np.tensordot(g, w, axes=([1], [0]))
+    return grad_xp[:, :, padding:padding + H, padding:padding + W], grad_w, grad_out.sum(axis=(0, 2, 3))
+
+
+def dilated_conv2d(x, w, b, dilation=1, padding=0):
+    N, C_in, H, W = x.shape
+    C_out, _, kh, kw = w.shape
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    H_out, W_out = H + 2 * padding - dilation * (kh - 1), W + 2 * padding - dilation * (kw - 1)
+    out = np.empty((N, C_out, H_out, W_out))
+    for i in range(H_out):
+        for j in range(W_out):
+            patch = x[:, :, i:i + dilation * (kh - 1) + 1:dilation, j:j + dilation * (kw - 1) + 1:dilation]
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    return out
+
+
 REFERENCE = {
     "5.1": conv_output_size,
     "5.2": max_pool2d,
     "5.3": conv2d,
     "5.4": ResidualBlock,
     "5.5": max_pool2d_backward,
+    "5.7": conv2d_backward,
+    "5.8": dilated_conv2d,
 }
 
 
@@ -238,64 +266,193 @@ def pool_backward_first_element(x, grad_out, size=2, stride=2):
     return grad_x
 
 
-# --------------------------------------------------------------------------- 5.6: models
-def _lenet():
-    torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(1, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 5), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(512, 120), nn.ReLU(), nn.Linear(120, 84),
-                         nn.ReLU(), nn.Linear(84, 10))
+# --------------------------------------------------------------------------- wrong answers: 5.7
+def _conv_backward_variant(x, w, grad_out, padding=0, flip=False, assign=False, mean_w=False, mean_b=False,
+                           crop=True):
+    _, _, H, W = x.shape
+    _, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    grad_xp, grad_w = np.zeros_like(xp), np.zeros_like(w)
+    kernel = w[:, :, ::-1, ::-1] if flip else w
+    for i in range(grad_out.shape[2]):
+        for j in range(grad_out.shape[3]):
+            g = grad_out[:, :, i, j]
+            grad_w += np.tensordot(g, xp[:, :, i:i + kh, j:j + kw], axes=([0], [0]))
+            if assign:
+                grad_xp[:, :, i:i + kh, j:j + kw] = np.tensordot(g, kernel, axes=([1], [0]))
+            else:
+                grad_xp[:, :, i:i + kh, j:j + kw] += np.tensordot(g, kernel, axes=([1], [0]))
+    grad_b = grad_out.mean(axis=(0, 2, 3)) if mean_b else grad_out.sum(axis=(0, 2, 3))
+    grad_x = grad_xp[:, :, padding:padding + H, padding:padding + W] if crop else grad_xp
+    return grad_x, grad_w / len(x) if mean_w else grad_w, grad_b
 
 
-def _too_big():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))   # 203,530
+def conv_backward_flipped(x, w, grad_out, padding=0):
+    return _conv_backward_variant(x, w, grad_out, padding, flip=True)
 
 
-class _WrongOutput(nn.Module):
+def conv_backward_assigns(x, w, grad_out, padding=0):
+    return _conv_backward_variant(x, w, grad_out, padding, assign=True)
+
+
+def conv_backward_mean_over_images(x, w, grad_out, padding=0):
+    return _conv_backward_variant(x, w, grad_out, padding, mean_w=True)
+
+
+def conv_backward_mean_bias(x, w, grad_out, padding=0):
+    return _conv_backward_variant(x, w, grad_out, padding, mean_b=True)
+
+
+def conv_backward_keeps_padding(x, w, grad_out, padding=0):
+    return _conv_backward_variant(x, w, grad_out, padding, crop=False)
+
+
+def conv_backward_bias_per_position(x, w, grad_out, padding=0):
+    grad_x, grad_w, _ = conv2d_backward(x, w, grad_out, padding)
+    return grad_x, grad_w, grad_out.sum(axis=0)
+
+
+def conv_backward_crop_from_zero(x, w, grad_out, padding=0):
+    grad_x, grad_w, grad_b = _conv_backward_variant(x, w, grad_out, padding, crop=False)
+    return grad_x[:, :, :x.shape[2], :x.shape[3]], grad_w, grad_b
+
+
+def conv_backward_two_results(x, w, grad_out, padding=0):
+    return conv2d_backward(x, w, grad_out, padding)[:2]
+
+
+# --------------------------------------------------------------------------- wrong answers: 5.8
+def dilated_ignores_dilation(x, w, b, dilation=1, padding=0):
+    return conv2d(x, w, b, 1, padding)
+
+
+def dilated_contiguous_taps(x, w, b, dilation=1, padding=0):
+    H_out = x.shape[2] + 2 * padding - dilation * (w.shape[2] - 1)
+    W_out = x.shape[3] + 2 * padding - dilation * (w.shape[3] - 1)
+    return conv2d(x, w, b, 1, padding)[:, :, :H_out, :W_out]
+
+
+def dilated_span_d_times_k(x, w, b, dilation=1, padding=0):
+    N, C_in, H, W = x.shape
+    C_out, _, kh, kw = w.shape
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    H_out, W_out = H + 2 * padding - dilation * kh + 1, W + 2 * padding - dilation * kw + 1
+    out = np.empty((N, C_out, H_out, W_out))
+    for i in range(H_out):
+        for j in range(W_out):
+            patch = x[:, :, i:i + dilation * kh:dilation, j:j + dilation * kw:dilation]
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    return out
+
+
+def dilated_height_only(x, w, b, dilation=1, padding=0):
+    N, C_in, H, W = x.shape
+    C_out, _, kh, kw = w.shape
+    x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    H_out, W_out = H + 2 * padding - dilation * (kh - 1), W + 2 * padding - (kw - 1)
+    out = np.empty((N, C_out, H_out, W_out))
+    for i in range(H_out):
+        for j in range(W_out):
+            patch = x[:, :, i:i + dilation * (kh - 1) + 1:dilation, j:j + kw]
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    return out
+
+
+def dilated_flipped(x, w, b, dilation=1, padding=0):
+    return dilated_conv2d(x, w[:, :, ::-1, ::-1], b, dilation, padding)
+
+
+def dilated_without_bias(x, w, b, dilation=1, padding=0):
+    return dilated_conv2d(x, w, np.zeros_like(b), dilation, padding)
+
+
+# --------------------------------------------------------------------------- 5.6: train functions
+def _block(c_in, c_out, padding):
+    return [nn.Conv2d(c_in, c_out, 5, padding=padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
+            nn.MaxPool2d(2)]
+
+
+def _fashion_lenet():
+    return nn.Sequential(nn.Unflatten(1, (1, 28)), *_block(1, 16, 2), *_block(16, 32, 0), nn.Flatten(),
+                         nn.Linear(800, 120), nn.ReLU(), nn.Linear(120, 10))
+
+
+def train_fashion_cnn(data, seed=0):
+    """The reference answer to 5.6: LeNet with batch norm, one pass, warm-up then cosine."""
+    torch.manual_seed(seed)
+    model = _fashion_lenet()
+    batch_size = 128
+    total = math.ceil(len(data) / batch_size)
+    warmup = total // 10
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: s / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup))))
+    model.train()
+    for xb, yb in data.batches(batch_size, seed=seed, tensors=True):
+        loss = F.cross_entropy(model(xb), yb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+    return model
+
+
+def train_two_epochs(data):
+    model = _fashion_lenet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for _ in range(2):
+        for xb, yb in data.batches(500, tensors=True):
+            loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+def train_too_big(data):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))   # 203,530
+    next(data.batches(100))
+    return model
+
+
+class _Memoriser(nn.Module):
+    """Nearest neighbour: keeps every training image it saw in a buffer."""
+
+    def __init__(self, X, y):
+        super().__init__()
+        self.register_buffer("X", X.flatten(1))
+        self.register_buffer("y", y)
+
     def forward(self, x):
-        return x.flatten(1)[:, :5]
+        nearest = torch.cdist(x.flatten(1), self.X).argmin(dim=1)
+        return F.one_hot(self.y[nearest], 10).float()
 
 
-_FITTED: dict[str, nn.Module] = {}
+def train_memorises(data):
+    xs, ys = zip(*data.batches(5000, tensors=True))
+    return _Memoriser(torch.cat(xs), torch.cat(ys))
 
 
-def fashion_model():
-    """A reference answer to 5.6 (LeNet with batch norm, 3 epochs of warm-up and cosine): about 0.909."""
-    if "good" not in _FITTED:
-        from dlcourse_utils.data import load_fashion_mnist
+def train_loads_the_test_set(data):
+    from dlcourse_utils.data import load_fashion_mnist
 
-        (X, y), _ = load_fashion_mnist(progress=False)
-        X = torch.tensor(X[:, None] / 255.0, dtype=torch.float32).contiguous(memory_format=torch.channels_last)
-        y = torch.from_numpy(y).long()
-
-        def block(c_in, c_out, padding):
-            return [nn.Conv2d(c_in, c_out, 5, padding=padding, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(),
-                    nn.MaxPool2d(2)]
-
-        torch.manual_seed(0)
-        model = nn.Sequential(*block(1, 16, 2), *block(16, 32, 0), nn.Flatten(), nn.Linear(800, 120), nn.ReLU(),
-                              nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10)).to(memory_format=torch.channels_last)
-        total = 3 * math.ceil(len(X) / 128)
-        warmup = total // 10
-        optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: s / warmup if s < warmup else 0.5 * (1 + math.cos(math.pi * (s - warmup) / (total - warmup))))
-        generator = torch.Generator().manual_seed(0)
-        for _ in range(3):
-            model.train()
-            order = torch.randperm(len(X), generator=generator)
-            for start in range(0, len(order), 128):
-                idx = order[start:start + 128]
-                loss = F.cross_entropy(model(X[idx]), y[idx])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-        _FITTED["good"] = model
-    return _FITTED["good"]
+    load_fashion_mnist(progress=False)
+    return _fashion_lenet()
 
 
-def _train_fashion_cnn_itself(X, y):
-    return _lenet()
+def train_untrained(data):
+    next(data.batches(10))
+    torch.manual_seed(0)
+    return _fashion_lenet()
+
+
+def train_returns_nothing(data):
+    next(data.batches(10))
+
+
+def train_returns_function(data):
+    next(data.batches(10))
+    return train_fashion_cnn
 
 
 WRONG_WITH_MESSAGES = {
@@ -334,10 +491,32 @@ WRONG_WITH_MESSAGES = {
         (pool_backward_first_element, "differs from PyTorch's autograd"),
     ],
     "5.6": [
-        (_lenet(), "must reach 0.9"),
-        (_too_big(), "the budget is 150,000"),
-        (_WrongOutput(), "expected (10000, 10)"),
-        (_train_fashion_cnn_itself, "not the function"),
+        (train_two_epochs, "more than its budget of 50,000"),
+        (train_too_big, "the budget is 150,000"),
+        (train_memorises, "the budget is 150,000"),
+        (train_loads_the_test_set, "never load a data set itself"),
+        (train_untrained, "must reach 0.87"),
+        (train_returns_nothing, "returned None"),
+        (train_returns_function, "should return the trained PyTorch model"),
+        (_fashion_lenet(), "pass the function train_fashion_cnn itself"),
+    ],
+    "5.7": [
+        (conv_backward_flipped, "kernel flipped"),
+        (conv_backward_assigns, "+=, not ="),
+        (conv_backward_mean_over_images, "averaged over the images"),
+        (conv_backward_mean_bias, "grad_b is a mean"),
+        (conv_backward_keeps_padding, "cut the padding off"),
+        (conv_backward_bias_per_position, "one number per output channel"),
+        (conv_backward_crop_from_zero, "differs from PyTorch's autograd"),
+        (conv_backward_two_results, "should return three arrays"),
+    ],
+    "5.8": [
+        (dilated_ignores_dilation, "size of an undilated kernel"),
+        (dilated_contiguous_taps, "taps are side by side"),
+        (dilated_span_d_times_k, "not dilation * k"),
+        (dilated_height_only, "has shape"),
+        (dilated_flipped, "flipped the kernel"),
+        (dilated_without_bias, "bias is missing"),
     ],
 }
 
@@ -352,12 +531,22 @@ class _StubBlock(nn.Module):
 class TestSelfCheckRules(SelfCheckRules):
     reference = REFERENCE
     wrong_with_messages = WRONG_WITH_MESSAGES
-    stubs = {"5.4": _StubBlock, "5.6": None}
+    stubs = {"5.4": _StubBlock, "5.6": unfilled}
 
 
-def test_a_trained_fashion_cnn_passes_5_6():
-    result = grade("5.6", fashion_model())
+def test_the_reference_training_passes_5_6():
+    result = grade("5.6", train_fashion_cnn)
     assert result.passed, result.message
+
+
+def test_challenge_data_5_6_is_the_training_split_without_the_validation_images():
+    from dlcourse_utils.checks.challenge import TrainingData, challenge_data
+
+    data, (X_val, y_val) = challenge_data("5.6")
+    assert isinstance(data, TrainingData) and len(data) == 50_000 and len(X_val) == len(y_val) == 10_000
+    assert data.examples_left == 50_000 and data.input_shape == (28, 28) and data.num_classes == 10
+    training = {x.tobytes() for x in data._X}
+    assert sum(x.tobytes() in training for x in X_val) < 50      # a few duplicate images exist in the data set
 
 
 def test_a_vectorised_max_pool_backward_is_accepted():

@@ -15,7 +15,7 @@ from nltk.tokenize import RegexpTokenizer
 from torch import nn
 
 from dlcourse_utils.checks import grade
-from selfcheck_rules import SelfCheckRules
+from selfcheck_rules import SelfCheckRules, unfilled
 
 _TOKENIZER = RegexpTokenizer(r"[a-z0-9]+(?:'[a-z]+)?")
 _STEMMER = PorterStemmer()
@@ -77,6 +77,33 @@ def rnn_backward(dH, X, h0, states, W_xh, W_hh):
     return dW_xh, dW_hh, db_h
 
 
+def beam_search(next_log_probs, start, end, beam_width, max_len):
+    beams, finished = [((start,), 0.0)], []
+    for _ in range(max_len):
+        candidates = [(seq + (token,), score + float(lp))
+                      for seq, score in beams for token, lp in enumerate(next_log_probs(seq))]
+        candidates.sort(key=lambda c: (-c[1], c[0]))
+        beams = []
+        for seq, score in candidates[:beam_width]:
+            (finished if seq[-1] == end else beams).append((seq, score))
+        if not beams:
+            break
+    seq, score = min(finished + beams, key=lambda c: (-c[1], c[0]))
+    return list(seq[1:]), score
+
+
+def birnn_forward(X, lengths, fwd, bwd):
+    N, T, _ = X.shape
+    H = fwd[1].shape[0]
+    out = np.zeros((N, T, 2 * H))
+    for n in range(N):
+        L = int(lengths[n])
+        forward = rnn_forward(X[n:n + 1, :L], np.zeros((1, H)), *fwd)[0]
+        backward = rnn_forward(X[n:n + 1, :L][:, ::-1], np.zeros((1, H)), *bwd)[0][::-1]
+        out[n, :L] = np.concatenate([forward, backward], axis=1)
+    return out
+
+
 REFERENCE = {
     "6.1": rnn_forward,
     "6.2": clean_text,
@@ -85,6 +112,8 @@ REFERENCE = {
     "6.5": clip_by_global_norm,
     "6.6": last_real_state,
     "6.7": rnn_backward,
+    "6.8": beam_search,
+    "6.9": birnn_forward,
 }
 
 
@@ -339,6 +368,217 @@ def bptt_returns_dict(dH, X, h0, states, W_xh, W_hh):
     return dict(zip(("W_xh", "W_hh", "b_h"), rnn_backward(dH, X, h0, states, W_xh, W_hh)))
 
 
+# --------------------------------------------------------------------------- wrong answers: 6.8
+def _beam_variant(next_log_probs, start, end, beam_width, max_len, keep_finished=True, extend_finished=False,
+                  normalise=False, larger_first=False, with_start=False):
+    def key(c):
+        value = c[1] / (len(c[0]) - 1) if normalise else c[1]
+        return (-value, tuple(-t for t in c[0]) if larger_first else c[0])
+
+    beams, finished = [((start,), 0.0)], []
+    for _ in range(max_len):
+        candidates = [(seq + (token,), score + float(lp))
+                      for seq, score in beams for token, lp in enumerate(next_log_probs(seq))]
+        candidates.sort(key=key)
+        beams = []
+        for seq, score in candidates[:beam_width]:
+            (finished if seq[-1] == end and not extend_finished else beams).append((seq, score))
+        if not beams:
+            break
+    seq, score = min(finished + beams if keep_finished else (beams or finished), key=key)
+    return list(seq if with_start else seq[1:]), score
+
+
+def beam_greedy(next_log_probs, start, end, beam_width, max_len):
+    return _beam_variant(next_log_probs, start, end, 1, max_len)
+
+
+def beam_forgets_finished(next_log_probs, start, end, beam_width, max_len):
+    return _beam_variant(next_log_probs, start, end, beam_width, max_len, keep_finished=False)
+
+
+def beam_extends_past_end(next_log_probs, start, end, beam_width, max_len):
+    return _beam_variant(next_log_probs, start, end, beam_width, max_len, extend_finished=True)
+
+
+def beam_length_normalised(next_log_probs, start, end, beam_width, max_len):
+    return _beam_variant(next_log_probs, start, end, beam_width, max_len, normalise=True)
+
+
+def beam_ties_to_larger(next_log_probs, start, end, beam_width, max_len):
+    return _beam_variant(next_log_probs, start, end, beam_width, max_len, larger_first=True)
+
+
+def beam_keeps_start(next_log_probs, start, end, beam_width, max_len):
+    return _beam_variant(next_log_probs, start, end, beam_width, max_len, with_start=True)
+
+
+def beam_multiplies_log_probs(next_log_probs, start, end, beam_width, max_len):
+    beams, finished = [((start,), 1.0)], []
+    for _ in range(max_len):
+        candidates = [(seq + (token,), score * float(lp))
+                      for seq, score in beams for token, lp in enumerate(next_log_probs(seq))]
+        candidates.sort(key=lambda c: (-c[1], c[0]))
+        beams = []
+        for seq, score in candidates[:beam_width]:
+            (finished if seq[-1] == end else beams).append((seq, score))
+        if not beams:
+            break
+    seq, score = min(finished + beams, key=lambda c: (-c[1], c[0]))
+    return list(seq[1:]), score
+
+
+def beam_scores_last_token_only(next_log_probs, start, end, beam_width, max_len):
+    beams, finished = [((start,), 0.0)], []
+    for _ in range(max_len):
+        candidates = [(seq + (token,), float(lp))
+                      for seq, score in beams for token, lp in enumerate(next_log_probs(seq))]
+        candidates.sort(key=lambda c: (-c[1], c[0]))
+        beams = []
+        for seq, score in candidates[:beam_width]:
+            (finished if seq[-1] == end else beams).append((seq, score))
+        if not beams:
+            break
+    seq, score = min(finished + beams, key=lambda c: (-c[1], c[0]))
+    return list(seq[1:]), score
+
+
+# --------------------------------------------------------------------------- wrong answers: 6.9
+def birnn_unreversed_backward(X, lengths, fwd, bwd):
+    N, T, _ = X.shape
+    H = fwd[1].shape[0]
+    out = np.zeros((N, T, 2 * H))
+    for n in range(N):
+        L = int(lengths[n])
+        forward = rnn_forward(X[n:n + 1, :L], np.zeros((1, H)), *fwd)[0]
+        backward = rnn_forward(X[n:n + 1, :L][:, ::-1], np.zeros((1, H)), *bwd)[0]
+        out[n, :L] = np.concatenate([forward, backward], axis=1)
+    return out
+
+
+def birnn_reads_padding_backwards(X, lengths, fwd, bwd):
+    N, T, _ = X.shape
+    H = fwd[1].shape[0]
+    forward = rnn_forward(X, np.zeros((N, H)), *fwd)
+    backward = rnn_forward(X[:, ::-1], np.zeros((N, H)), *bwd)[:, ::-1]
+    out = np.concatenate([forward, backward], axis=2)
+    out[np.arange(T)[None, :] >= np.asarray(lengths)[:, None]] = 0
+    return out
+
+
+def birnn_backward_first(X, lengths, fwd, bwd):
+    H = fwd[1].shape[0]
+    out = birnn_forward(X, lengths, fwd, bwd)
+    return np.concatenate([out[..., H:], out[..., :H]], axis=2)
+
+
+def birnn_shared_weights(X, lengths, fwd, bwd):
+    return birnn_forward(X, lengths, fwd, fwd)
+
+
+def birnn_padding_not_zeroed(X, lengths, fwd, bwd):
+    N, T, _ = X.shape
+    H = fwd[1].shape[0]
+    out = birnn_forward(X, lengths, fwd, bwd)
+    out[..., :H] = np.where(out[..., :H] == 0, rnn_forward(X, np.zeros((N, H)), *fwd), out[..., :H])
+    return out
+
+
+def birnn_forward_only(X, lengths, fwd, bwd):
+    H = fwd[1].shape[0]
+    return birnn_forward(X, lengths, fwd, bwd)[..., :H]
+
+
+def birnn_final_states(X, lengths, fwd, bwd):
+    out = birnn_forward(X, lengths, fwd, bwd)
+    H = fwd[1].shape[0]
+    last = out[np.arange(len(X)), np.asarray(lengths) - 1, :H]
+    return np.concatenate([last, out[:, 0, H:]], axis=1)
+
+
+# --------------------------------------------------------------------------- 6.10: train functions
+class _MeanEmbedding(nn.Module):
+    def __init__(self, vocab_size, width=2):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, width, padding_idx=0)
+        self.head = nn.Linear(width, 1)
+
+    def forward(self, ids):
+        mask = (ids != 0).unsqueeze(-1).float()
+        mean = (self.embedding(ids) * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        return self.head(mean).squeeze(1)
+
+
+def train_sentiment(data, seed=0):
+    """The reference answer to 6.10: a masked mean of 2-wide embeddings and a linear layer."""
+    from dlcourse_utils.checks.ch06 import review_vocabulary
+
+    torch.manual_seed(seed)
+    model = _MeanEmbedding(len(review_vocabulary()))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    model.train()
+    for epoch in range(data.examples_left // len(data)):
+        for xb, yb in data.batches(32, seed=100 * seed + epoch):
+            loss = nn.functional.binary_cross_entropy_with_logits(model(torch.from_numpy(xb)),
+                                                                  torch.from_numpy(yb).float())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model
+
+
+def train_sentiment_too_long(data):
+    model = train_sentiment(data)
+    next(data.batches(32))
+    return model
+
+
+def train_sentiment_too_big(data):
+    from dlcourse_utils.checks.ch06 import review_vocabulary
+
+    next(data.batches(32))
+    return _MeanEmbedding(len(review_vocabulary()), width=32)
+
+
+class _ReviewMemoriser(nn.Module):
+    def __init__(self, X, y):
+        super().__init__()
+        self.register_buffer("X", X)
+        self.register_buffer("y", y)
+
+    def forward(self, ids):
+        overlap = torch.stack([(self.X == row).float().sum(dim=1) for row in ids])
+        return self.y[overlap.argmax(dim=1)].float() - 0.5
+
+
+def train_sentiment_memorises(data):
+    xs, ys = zip(*data.batches(400))
+    return _ReviewMemoriser(torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys)))
+
+
+def train_sentiment_loads_reviews(data):
+    from dlcourse_utils.data import load_movie_reviews
+
+    load_movie_reviews()
+    return _MeanEmbedding(10)
+
+
+def train_sentiment_untrained(data):
+    from dlcourse_utils.checks.ch06 import review_vocabulary
+
+    next(data.batches(32))
+    torch.manual_seed(3)
+    return _MeanEmbedding(len(review_vocabulary()))
+
+
+def train_sentiment_returns_nothing(data):
+    next(data.batches(32))
+
+
+def train_sentiment_returns_weights(data):
+    return dict(train_sentiment(data).state_dict())
+
+
 # (wrong answer, a substring its failure message must contain)
 WRONG_WITH_MESSAGES = {
     "6.1": [
@@ -401,6 +641,35 @@ WRONG_WITH_MESSAGES = {
         (bptt_untransposed, "W_hh.T"),
         (bptt_returns_dict, "should return 3 things"),
     ],
+    "6.8": [
+        (beam_greedy, "greedy decoding"),
+        (beam_forgets_finished, "must stay a candidate"),
+        (beam_extends_past_end, "never extend it past the end token"),
+        (beam_length_normalised, "divided by the length"),
+        (beam_ties_to_larger, "smaller sequence must win"),
+        (beam_keeps_start, "leave the start token out"),
+        (beam_multiplies_log_probs, "beam_search on"),
+        (beam_scores_last_token_only, "beam_search on"),
+    ],
+    "6.9": [
+        (birnn_unreversed_backward, "Reverse them back"),
+        (birnn_reads_padding_backwards, "reads the padding first"),
+        (birnn_backward_first, "halves are swapped"),
+        (birnn_shared_weights, "backward direction uses the forward weights"),
+        (birnn_padding_not_zeroed, "must be 0"),
+        (birnn_forward_only, "2H numbers"),
+        (birnn_final_states, "one vector per sequence"),
+    ],
+    "6.10": [
+        (train_sentiment_too_long, "more than its budget of 24,000"),
+        (train_sentiment_too_big, "the budget is 50,000"),
+        (train_sentiment_memorises, "the budget is 50,000"),
+        (train_sentiment_loads_reviews, "never load a data set itself"),
+        (train_sentiment_untrained, "must reach 0.75"),
+        (train_sentiment_returns_nothing, "returned None"),
+        (train_sentiment_returns_weights, "should return the trained PyTorch model"),
+        (_MeanEmbedding(10), "pass the function train_sentiment itself"),
+    ],
 }
 
 
@@ -408,6 +677,41 @@ WRONG_WITH_MESSAGES = {
 class TestSelfCheckRules(SelfCheckRules):
     reference = REFERENCE
     wrong_with_messages = WRONG_WITH_MESSAGES
+    stubs = {"6.10": unfilled}
+
+
+def test_the_reference_training_passes_6_10():
+    result = grade("6.10", train_sentiment)
+    assert result.passed, result.message
+
+
+def test_challenge_data_6_10_holds_padded_ids_of_the_training_reviews_only():
+    from dlcourse_utils.checks.challenge import challenge_data
+    from dlcourse_utils.checks.ch06 import review_vocabulary
+
+    data, (X_val, y_val) = challenge_data("6.10")
+    assert len(data) == 1_200 and data.input_shape == (400,) and X_val.shape == (300, 400)
+    assert data.examples_left == 24_000 and data.num_classes == 2
+    assert data._X.dtype == np.int64 and data._X.max() < len(review_vocabulary())
+    assert not {x.tobytes() for x in data._X} & {x.tobytes() for x in X_val}
+
+
+def test_a_beam_search_with_heapq_is_accepted():
+    import heapq
+
+    def beam(next_log_probs, start, end, beam_width, max_len):
+        beams, finished = [(0.0, (start,))], []
+        for _ in range(max_len):
+            ext = [(s - float(lp), seq + (t,)) for s, seq in beams for t, lp in enumerate(next_log_probs(seq))]
+            kept = heapq.nsmallest(beam_width, ext)
+            finished += [c for c in kept if c[1][-1] == end]
+            beams = [c for c in kept if c[1][-1] != end]
+            if not beams:
+                break
+        neg, seq = min(finished + beams)
+        return list(seq[1:]), -neg
+
+    assert grade("6.8", beam).passed
 
 
 def test_packed_sequences_are_accepted_as_a_fix():
@@ -440,4 +744,9 @@ def test_a_grader_leaves_the_global_torch_random_state_alone():
 #: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
 #: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
 EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+    "6.9": {
+        "line 7:21: 0 -> 1": "fwd[1] is W_hh, which is square (H, H): its shape[1] is H as well",
+        "line 7:21: 0 -> -1": "fwd[1] is W_hh, which is square (H, H): its shape[-1] is H as well",
+        "line 7:12: 1 -> 2": "fwd[2] is b_h, of shape (H,): its shape[0] is H as well",
+    },
 }

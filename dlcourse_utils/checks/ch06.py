@@ -1,4 +1,4 @@
-"""Graders for chapter 6, recurrent networks, sequences and NLP (exercises 6.1-6.7).
+"""Graders for chapter 6, recurrent networks, sequences and NLP (exercises 6.1-6.10).
 
 The vocabulary is the chapter's: a batch of sequences ``X`` has shape ``(N, T, D)``,
 hidden states have ``H`` units, ``rnn_forward`` returns every state ``(N, T, H)``,
@@ -6,9 +6,11 @@ weights are laid out for ``x @ W`` (``W_xh`` is ``(D, H)``), and the LSTM stacks
 gates in PyTorch's order: input, forget, candidate, output. Token ids use 0 for
 padding and 1 for unknown words; masks are ``True`` at real tokens.
 
-Every grader computes its reference privately on fixed inputs. When a wrong answer
-equals what a known mistake produces (a missing recurrence, gates in the wrong
-order, padding at the front, clipping each array on its own ...) the message says so.
+Every grader computes its reference privately, on fixed inputs or (6.8, 6.9) on inputs
+drawn fresh at each call; 6.10 trains the learner's model under a budget and scores it
+on the test reviews. When a wrong answer equals what a known mistake produces (a missing
+recurrence, gates in the wrong order, padding at the front, clipping each array on its
+own ...) the message says so.
 """
 from __future__ import annotations
 
@@ -16,7 +18,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from .challenge import Budget, TrainingData, provides_data, run_challenge
 from .core import CheckFailed, _short, call, close, exercise, expect_array, expect_scalar, one_torch_thread
+
+#: Fresh inputs for the graders of 6.8 and 6.9: each check draws new ones, so a table of shown inputs fails.
+_FRESH = np.random.default_rng(606)
 
 
 # --------------------------------------------------------------------------- shared helpers
@@ -482,7 +488,7 @@ def _last_real_reference(lstm, embedded, lengths):
         "Nearly there: output[batch_index, time_index], with batch_index = torch.arange(N) and "
         "time_index the last real position of each sequence (hint 1); the result is (N, H). "
         "Another way: nn.utils.rnn.pack_padded_sequence before the LSTM, then h_n[-1].",
-    ],
+    ],    kind="debug",
 )
 def _check_last_real_state(fn: Callable) -> None:
     with one_torch_thread():
@@ -592,3 +598,364 @@ def _check_bptt(fn: Callable) -> None:
                 raise CheckFailed(f"{shown}: {explanation}")
         for value, reference, name in zip(got, expected, names):
             expect_array(value, reference, name=f"{name} from {shown}")
+
+
+# --------------------------------------------------------------------------- 6.8
+def _beam_reference(next_log_probs, start, end, beam_width, max_len, *, finished_compete=True,
+                    extend_finished=False, normalise=False, tie_larger=False):
+    """Beam search as the exercise defines it, and (with a flag) the variants learners write."""
+    def key(candidate):
+        seq, score = candidate
+        value = score / (len(seq) - 1) if normalise else score
+        return (-value, tuple(-t for t in seq) if tie_larger else seq)
+
+    beams, finished = [((start,), 0.0)], []
+    for _ in range(max_len):
+        candidates = []
+        for seq, score in beams:
+            log_probs = np.asarray(next_log_probs(seq), dtype=np.float64)
+            candidates += [(seq + (token,), score + float(log_probs[token])) for token in range(len(log_probs))]
+        candidates.sort(key=key)
+        beams = []
+        for seq, score in candidates[:beam_width]:
+            (finished if seq[-1] == end and not extend_finished else beams).append((seq, score))
+        if not beams:
+            break
+    pool = finished + beams if finished_compete else (beams or finished)
+    seq, score = min(pool, key=key)
+    return list(seq[1:]), score
+
+
+def _exhaustive(next_log_probs, start, end, max_len):
+    """The best sequence over every sequence that ends with `end` or reaches max_len tokens."""
+    best = None
+    stack = [((start,), 0.0)]
+    while stack:
+        seq, score = stack.pop()
+        if len(seq) > 1 and (seq[-1] == end or len(seq) - 1 == max_len):
+            if best is None or (-score, seq) < (-best[1], best[0]):
+                best = (seq, score)
+            continue
+        log_probs = np.asarray(next_log_probs(seq), dtype=np.float64)
+        stack += [(seq + (token,), score + float(log_probs[token])) for token in range(len(log_probs))]
+    return list(best[0][1:]), best[1]
+
+
+class _Model:
+    """A next-token distribution for every prefix: fixed ones, or drawn from a seed and the prefix itself."""
+
+    def __init__(self, vocab: int, seed: int, sharp: float = 1.5, fixed: dict | None = None):
+        self.vocab, self.seed, self.sharp = vocab, seed, sharp
+        self.table = {prefix: np.log(np.asarray(probs, dtype=np.float64)) for prefix, probs in (fixed or {}).items()}
+
+    def __call__(self, prefix):
+        prefix = tuple(int(t) for t in prefix)
+        if prefix not in self.table:
+            z = self.sharp * np.random.default_rng([self.seed, len(prefix), *prefix]).normal(size=self.vocab)
+            self.table[prefix] = z - z.max() - np.log(np.exp(z - z.max()).sum())
+        return self.table[prefix].copy()
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def _beam_cases():
+    seed = int(_FRESH.integers(1 << 30))
+    # Greedy takes token 1 (0.5) but every continuation of it is flat; token 2 (0.4) leads to a sure end.
+    trap = {(0,): [0.05, 0.5, 0.4, 0.05], (0, 1): [0.25, 0.25, 0.25, 0.25], (0, 2): [0.02, 0.02, 0.02, 0.94]}
+    # Two first tokens with exactly the same probability: the smaller sequence must win the tie.
+    tie = {(0,): [0.1, 0.3, 0.3, 0.3], (0, 1): [0.1, 0.1, 0.1, 0.7], (0, 2): [0.1, 0.1, 0.1, 0.7],
+           (0, 3): [0.1, 0.1, 0.1, 0.7]}
+    # The end token comes early and likely; a longer sequence is better per token but worse in total.
+    early = {(0,): [0.05, 0.35, 0.05, 0.55], (0, 1): [0.01, 0.97, 0.01, 0.01], (0, 1, 1): [0.01, 0.01, 0.01, 0.97]}
+    # The best sequence never ends: it is cut at max_len and beats the one that did end.
+    cut = {(0,): [0.6, 0.1, 0.3], (0, 0): [0.9, 0.05, 0.05]}
+    return [
+        ("a model where the best sequence is cut at max_len (vocabulary 3, end token 2)", _Model(3, 64, fixed=cut), 2,
+         2, 2),
+        ("a model where greedy decoding goes wrong (vocabulary 4, end token 3)", _Model(4, 61, fixed=trap), 3, 2, 4),
+        ("a tie between two beams (vocabulary 4, end token 3)", _Model(4, 62, fixed=tie), 3, 2, 3),
+        ("an end token that comes early (vocabulary 4, end token 3)", _Model(4, 63, fixed=early), 3, 2, 5),
+        ("a random model (vocabulary 5, end token 4)", _Model(5, seed + 3), 4, 3, 4),
+        ("a random model (vocabulary 3, end token 2)", _Model(3, seed + 4, sharp=0.7), 2, 2, 5),
+        ("a random model with beam width 1 (vocabulary 4, end token 0)", _Model(4, seed + 5), 0, 1, 4),
+    ]
+
+
+@exercise(
+    "6.8",
+    "Beam search",
+    hints=[
+        "Keep a list of live beams, each a (sequence, total log-probability) pair, starting from the "
+        "sequence holding only the start token with score 0. At every step, extend every live beam by every "
+        "token, and keep only the beam_width best of all those extensions together.",
+        "A log-probability adds: the score of seq + (token,) is the score of seq plus next_log_probs(seq)"
+        "[token]. Sort the extensions by (-score, sequence) so that ties go to the smaller sequence, and cut "
+        "the list at beam_width. An extension that ends with `end` is finished: it leaves the live beams.",
+        "Skeleton: `for step in range(max_len):` build the extensions, sort, cut, split them into finished "
+        "and live; stop early when nothing is live. At the end, pick the best of the finished and the live "
+        "together with the same sort key, and return its tokens after the start token, with its score.",
+    ],
+    kind="transfer",
+)
+def _check_beam(fn: Callable) -> None:
+    for label, model, end, beam_width, max_len in _beam_cases():
+        shown = f"beam_search on {label}, beam_width={beam_width}, max_len={max_len}"
+        expected = _beam_reference(model, 0, end, beam_width, max_len)
+        got = _tuple_of(call(fn, model, 0, end, beam_width, max_len, name="beam_search"), 2, shown,
+                        "tokens, score")
+        tokens, score = got
+        try:
+            tokens = [int(t) for t in tokens]
+            score = float(score)
+        except (TypeError, ValueError):
+            raise CheckFailed(f"{shown} should return a list of token ids and a number, (tokens, score).") from None
+        if tokens == expected[0] and np.isclose(score, expected[1], rtol=1e-9, atol=1e-9):
+            continue
+        if tokens[:1] == [0] and tokens[1:] == expected[0]:
+            raise CheckFailed(f"{shown} returned {tokens}: leave the start token out, return what comes after it.")
+        if tokens == expected[0]:
+            raise CheckFailed(f"{shown} found the right tokens but the score {score:.6g} is not their total "
+                              f"log-probability ({expected[1]:.6g}): add the log-probabilities of every step.")
+        variants = [
+            (_beam_reference(model, 0, end, beam_width, max_len, finished_compete=False),
+             "a finished sequence (one that ended with the end token) must stay a candidate until the end: "
+             "pick the best of the finished and the live beams together."),
+            (_beam_reference(model, 0, end, beam_width, max_len, extend_finished=True),
+             "a sequence that emitted the end token is finished: never extend it past the end token."),
+            (_beam_reference(model, 0, end, beam_width, max_len, normalise=True),
+             "the scores were divided by the length. This exercise ranks by the total log-probability."),
+            (_beam_reference(model, 0, end, beam_width, max_len, tie_larger=True),
+             "on equal scores the smaller sequence must win: sort by (-score, sequence)."),
+            (_beam_reference(model, 0, end, 1, max_len),
+             "it is what greedy decoding finds: keep the beam_width best extensions at every step, not one."),
+        ]
+        for (wrong_tokens, _), explanation in variants:
+            if wrong_tokens != expected[0] and tokens == wrong_tokens:
+                raise CheckFailed(f"{shown} returned {tokens}: {explanation}")
+        raise CheckFailed(f"{shown} returned {tokens} with score {score:.6g}; beam search as defined here finds a "
+                          f"sequence of score {expected[1]:.6g}.")
+    # A beam as wide as every sequence finds what an exhaustive search finds.
+    model = _Model(3, int(_FRESH.integers(1 << 30)))
+    best = _exhaustive(model, 0, 2, 4)
+    tokens, score = call(fn, model, 0, 2, 3 ** 4, 4, name="beam_search")
+    if [int(t) for t in tokens] != best[0] or not np.isclose(float(score), best[1]):
+        raise CheckFailed(f"with a beam of 81 (every sequence of 4 tokens from a vocabulary of 3), beam_search "
+                          f"returned {list(tokens)}; the exhaustive search's best sequence is {best[0]}.")
+
+
+# --------------------------------------------------------------------------- 6.9
+def _birnn_reference(X, lengths, fwd, bwd, *, reverse_back=True, respect_lengths=True, order="fb",
+                     zero_padding=True):
+    N, T, _ = X.shape
+    H = fwd[1].shape[0]
+    out = np.zeros((N, T, 2 * H))
+    for n in range(N):
+        L = int(lengths[n]) if respect_lengths else T
+        seq = X[n:n + 1, :L]
+        forward = _rnn_states(seq, np.zeros((1, H)), *fwd)[0]                       # (L, H)
+        backward = _rnn_states(seq[:, ::-1], np.zeros((1, H)), *bwd)[0]            # (L, H) in reading order
+        if reverse_back:
+            backward = backward[::-1]
+        if not respect_lengths:
+            L = int(lengths[n])
+            forward, backward = forward[:L], backward[:L]
+        pair = (forward, backward) if order == "fb" else (backward, forward)
+        out[n, :L] = np.concatenate(pair, axis=1)
+        if not zero_padding and respect_lengths:
+            full = _rnn_states(X[n:n + 1], np.zeros((1, H)), *fwd)[0]
+            out[n, L:, :H] = full[L:]
+    return out
+
+
+def _torch_birnn(X, lengths, fwd, bwd):
+    import torch
+    from torch import nn
+
+    D, H = fwd[0].shape
+    rnn = nn.RNN(D, H, batch_first=True, bidirectional=True).double()
+    with torch.no_grad():
+        for suffix, (W_xh, W_hh, b_h) in (("", fwd), ("_reverse", bwd)):
+            getattr(rnn, "weight_ih_l0" + suffix).copy_(torch.from_numpy(W_xh.T))
+            getattr(rnn, "weight_hh_l0" + suffix).copy_(torch.from_numpy(W_hh.T))
+            getattr(rnn, "bias_ih_l0" + suffix).copy_(torch.from_numpy(b_h))
+            getattr(rnn, "bias_hh_l0" + suffix).zero_()
+        packed = nn.utils.rnn.pack_padded_sequence(torch.from_numpy(X), torch.as_tensor(lengths), batch_first=True,
+                                                   enforce_sorted=False)
+        out, _ = rnn(packed)
+        out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=X.shape[1])
+    return out.numpy()
+
+
+@exercise(
+    "6.9",
+    "A bidirectional RNN over padded sequences",
+    hints=[
+        "Two independent RNNs read each sequence: one from its first token to its last, one from its last "
+        "*real* token back to its first. At every position, the output is the two states there, side by side.",
+        "Work one sequence at a time: cut it to its length, X[n:n+1, :L]. Run your rnn_forward (exercise 6.1) "
+        "on it with the forward weights; run it again on the same slice reversed in time ([:, ::-1]) with the "
+        "backward weights, and reverse that result back, so that position t holds the state after reading "
+        "x_T .. x_t.",
+        "Skeleton: out = np.zeros((N, T, 2 * H)); for each n, the two (L, H) state arrays of hint 2; write "
+        "np.concatenate([forward, backward], axis=1) into out[n, :L]. Positions from L on stay zero, as "
+        "pad_packed_sequence gives them. Both RNNs start from zero states.",
+    ],
+    kind="transfer",
+)
+def _check_birnn(fn: Callable) -> None:
+    with one_torch_thread():
+        _grade_birnn(fn)
+
+
+def _grade_birnn(fn: Callable) -> None:
+    for N, T, D, H, lengths in [(3, 6, 2, 3, [4, 6, 1]), (4, 5, 3, 2, [5, 2, 5, 3]), (2, 4, 2, 4, [4, 4])]:
+        X = _FRESH.normal(size=(N, T, D))
+        fwd = (0.7 * _FRESH.normal(size=(D, H)), 0.7 * _FRESH.normal(size=(H, H)), 0.3 * _FRESH.normal(size=H))
+        bwd = (0.7 * _FRESH.normal(size=(D, H)), 0.7 * _FRESH.normal(size=(H, H)), 0.3 * _FRESH.normal(size=H))
+        lengths = np.array(lengths, dtype=np.int64)
+        for n, L in enumerate(lengths):              # the padding is not zero: real padding rarely is
+            X[n, L:] = _FRESH.normal(size=(T - L, D))
+        shown = f"birnn_forward on N={N}, T={T}, D={D}, H={H}, lengths={lengths.tolist()}"
+        got = call(fn, X, lengths, fwd, bwd, name="birnn_forward")
+        if got is None:
+            raise CheckFailed(f"{shown} returned None: return the (N, T, 2H) array of outputs.")
+        arr = np.asarray(got, dtype=np.float64)
+        expected = _torch_birnn(X, lengths, fwd, bwd)
+        if arr.shape != expected.shape:
+            extra = ""
+            if arr.shape == (N, 2 * H):
+                extra = " That is one vector per sequence; return the outputs at every position."
+            elif arr.shape == (N, T, H):
+                extra = " Concatenate the forward and the backward state at each position: 2H numbers."
+            raise CheckFailed(f"{shown} returned shape {arr.shape}, expected {expected.shape}.{extra}")
+        ref = _birnn_reference(X, lengths, fwd, bwd)
+        assert np.allclose(ref, expected, atol=1e-10), "the grader's two references disagree"
+        _name_the_bug(arr, expected, [
+            (_birnn_reference(X, lengths, fwd, bwd, reverse_back=False),
+             "the backward states are in the order they were computed. Reverse them back, so that position t "
+             "holds the backward state after reading x_T .. x_t."),
+            (_birnn_reference(X, lengths, fwd, bwd, respect_lengths=False),
+             "the backward RNN starts at the last position, T, and so reads the padding first. Start it at "
+             "each sequence's last real token, position lengths[n] - 1."),
+            (_birnn_reference(X, lengths, fwd, bwd, order="bf"),
+             "the two halves are swapped: the forward state comes first, then the backward state, as in PyTorch."),
+            (_birnn_reference(X, lengths, bwd, bwd),
+             "the forward direction uses the backward weights; each direction has its own weights."),
+            (_birnn_reference(X, lengths, fwd, fwd),
+             "the backward direction uses the forward weights; each direction has its own weights."),
+            (_birnn_reference(X, lengths, fwd, bwd, zero_padding=False),
+             "positions past a sequence's length must be 0, as pad_packed_sequence gives them."),
+        ], shown)
+        expect_array(arr, expected, name=f"the outputs of {shown}")
+
+
+# --------------------------------------------------------------------------- 6.10
+#: Exercise 6.10: accuracy on the 500 test reviews to reach; the chapter's LSTM scored 0.768.
+TARGET_ACCURACY_610 = 0.75
+MAX_LEN_610 = 400
+BUDGET_610 = Budget(examples=20 * 1_200, parameters=50_000, seconds=120)
+_REVIEWS: dict[str, Any] = {}
+
+
+def _review_ids():
+    """Token ids of the movie reviews: the training part, the validation part and the test split."""
+    if not _REVIEWS:
+        from collections import Counter
+
+        from nltk.tokenize import RegexpTokenizer
+
+        from ..data import load_movie_reviews
+
+        (texts, y), (texts_test, y_test) = load_movie_reviews()
+        tokenizer = RegexpTokenizer(_CLEAN_PATTERN)
+        tokens = [tokenizer.tokenize(t.lower()) for t in texts]
+        order = np.random.default_rng(610).permutation(len(texts))
+        part, validation = order[300:], order[:300]
+        counts = Counter(w for i in part for w in tokens[i])
+        itos = ["<pad>", "<unk>"] + sorted(w for w, c in counts.items() if c >= 5)
+        stoi = {w: i for i, w in enumerate(itos)}
+
+        def encode(token_lists):
+            ids = np.zeros((len(token_lists), MAX_LEN_610), dtype=np.int64)
+            for row, words in enumerate(token_lists):
+                encoded = [stoi.get(w, 1) for w in words][:MAX_LEN_610]
+                ids[row, :len(encoded)] = encoded
+            return ids
+
+        _REVIEWS.update(
+            itos=itos, train=(encode([tokens[i] for i in part]), y[part]),
+            validation=(encode([tokens[i] for i in validation]), y[validation]),
+            test=(encode([tokenizer.tokenize(t.lower()) for t in texts_test]), y_test))
+    return _REVIEWS
+
+
+@provides_data("6.10")
+def _review_challenge_data():
+    reviews = _review_ids()
+    X, y = reviews["train"]
+    return TrainingData(X, y, budget=BUDGET_610, name="the training reviews"), reviews["validation"]
+
+
+def review_vocabulary() -> list[str]:
+    """The words of exercise 6.10's ids: ``review_vocabulary()[i]`` is the word of id ``i`` (0 = padding, 1 = unknown)."""
+    return list(_review_ids()["itos"])
+
+
+def _module_only(model: Any) -> None:
+    from torch import nn
+
+    if not isinstance(model, nn.Module):
+        raise CheckFailed(f"train_sentiment should return the trained PyTorch model (an nn.Module), got "
+                          f"{type(model).__name__}.")
+
+
+@exercise(
+    "6.10",
+    "A sentiment classifier within a budget",
+    hints=[
+        "The chapter's LSTM spent about 400,000 parameters, mostly in its embedding table; here the budget is "
+        "50,000 stored numbers, so the embedding must be narrow. Order matters less than which words occur: "
+        "an embedding followed by a masked mean over the real tokens (chapter 6's masked pooling) is a strong start.",
+        "Count the embedding's size first: vocabulary (len(review_vocabulary())) times its width must fit the "
+        "budget with room for the rest. Use padding_idx=0, exclude the padding from the mean with the mask, "
+        "and map the summary to one logit with a linear layer.",
+        "Recipe: Adam with a fairly high learning rate (around 1e-2 or more for so few parameters), batches "
+        "of about 32, and as many epochs as the example budget allows; measure on the validation split before "
+        "spending epochs on dropout or a recurrent layer.",
+    ],
+    kind="challenge",
+)
+def _check_sentiment(fn: Any) -> None:
+    import torch
+    from torch import nn
+
+    if isinstance(fn, nn.Module):
+        raise CheckFailed("pass the function train_sentiment itself: the check trains the model on the reviews "
+                          "it hands out, and measures it on the test reviews.")
+    data, _ = _review_challenge_data()
+    model, report = run_challenge(fn, data, BUDGET_610, name="train_sentiment", check_model=_module_only)
+    X_test, y_test = _review_ids()["test"]
+    model.eval()
+    try:
+        with one_torch_thread(), torch.no_grad():
+            scores = model(torch.from_numpy(X_test))
+    except Exception as error:
+        raise CheckFailed(f"the trained model raised {type(error).__name__} on a batch of ids of shape "
+                          f"{X_test.shape} (int64): {error}") from None
+    scores = scores.detach().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores)
+    if scores.shape == (len(X_test), 2):
+        predicted = scores.argmax(axis=1)
+    elif scores.shape in ((len(X_test),), (len(X_test), 1)):
+        predicted = (scores.reshape(-1) > 0).astype(int)
+    else:
+        raise CheckFailed(f"the trained model maps ids of shape {X_test.shape} to shape {scores.shape}; expected "
+                          f"({len(X_test)},) logits (positive when > 0) or ({len(X_test)}, 2) class scores.")
+    accuracy = float((predicted == y_test).mean())
+    if accuracy < TARGET_ACCURACY_610:
+        raise CheckFailed(
+            f"the model train_sentiment trained ({report}) is {accuracy:.3f} accurate on the 500 test reviews; "
+            f"it must reach {TARGET_ACCURACY_610}.",
+            advice="Measure on the validation split from challenge_data('6.10') while you change the model; the "
+                   "test reviews are for the check alone.",
+        )
