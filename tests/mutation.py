@@ -198,7 +198,7 @@ def mutants(exercise_id: str, source: str, lines: set[int] | None = None) -> lis
         changed = ast.fix_missing_locations(_Apply(node, change).visit(copy_tree))
         try:
             text = ast.unparse(changed)
-            compile(text, "<mutant>", "exec")
+            compile(text, "<mutant>", "exec", dont_inherit=True)
         except (SyntaxError, ValueError, TypeError):
             continue
         if text in seen:  # two changes that give the same code
@@ -260,7 +260,7 @@ def chapter_settings(chapter: int, skip: dict[str, str] | None = None) -> dict[s
             settings[exercise_id] = Setting(exercise_id, answer.code, answer.lines, answer.name, dict(scope))
         code = transform(cell.source)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            exec(compile(code, str(path), "exec"), scope)
+            exec(compile(code, str(path), "exec", dont_inherit=True), scope)
         plt.close("all")
     return settings
 
@@ -293,7 +293,7 @@ def _passes(setting: Setting, source: str, seconds: float) -> bool:
     scope = dict(setting.scope)
     try:
         with _time_limit(seconds), contextlib.redirect_stdout(io.StringIO()):
-            exec(compile(source, f"<exercise {setting.exercise_id}>", "exec"), scope)
+            exec(compile(source, f"<exercise {setting.exercise_id}>", "exec", dont_inherit=True), scope)
             return grade(setting.exercise_id, scope[setting.name]).passed
     except _Timeout:
         return False   # as a learner's endless loop would, the mutant never finishes
