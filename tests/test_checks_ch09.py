@@ -83,6 +83,50 @@ def recall_at_k(scores, relevant, k):
     return float(np.mean([len(set(row) & set(rel)) / len(rel) for row, rel in zip(top.tolist(), relevant)]))
 
 
+def sliding_window_mask(T, window):
+    i = torch.arange(T)[:, None]
+    j = torch.arange(T)[None, :]
+    return (j <= i) & (i - j < window)
+
+
+class TinyGPT(nn.Module):
+    def __init__(self, vocabulary=65, context=32, width=64, causal=True):
+        super().__init__()
+        self.causal = causal
+        self.token = nn.Embedding(vocabulary, width)
+        self.position = nn.Embedding(context, width)
+        self.norm1, self.norm2, self.norm_out = nn.LayerNorm(width), nn.LayerNorm(width), nn.LayerNorm(width)
+        self.attention = nn.MultiheadAttention(width, 4, batch_first=True)
+        self.feed_forward = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+        self.head = nn.Linear(width, vocabulary)
+
+    def forward(self, ids):
+        T = ids.shape[1]
+        future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1) if self.causal else None
+        h = self.token(ids.long()) + self.position(torch.arange(T))
+        a = self.norm1(h)
+        h = h + self.attention(a, a, a, attn_mask=future, need_weights=False)[0]
+        h = h + self.feed_forward(self.norm2(h))
+        return self.head(self.norm_out(h))
+
+
+def train_char_lm(data, causal=True, seed=0):
+    torch.manual_seed(seed)
+    model = TinyGPT(data.num_classes, data.input_shape[0], causal=causal)
+    steps = data.examples_left // 64
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-2, total_steps=steps)
+    draws = np.random.default_rng(seed)
+    for _ in range(steps):
+        xb, yb = data.sample(64, seed=draws, tensors=True)
+        loss = nn.functional.cross_entropy(model(xb.long()).reshape(-1, data.num_classes), yb.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return model.eval()
+
+
 REFERENCE = {
     "9.1": attention,
     "9.2": multi_head_attention,
@@ -92,6 +136,8 @@ REFERENCE = {
     "9.6": recall_at_k,
     "9.7": lora_linear,
     "9.8": patchify,
+    "9.9": sliding_window_mask,
+    "9.10": train_char_lm,
 }
 
 
@@ -379,6 +425,110 @@ def recall_wrong_axis(scores, relevant, k):
     return float(np.mean([len(set(row) & set(rel)) / len(rel) for row, rel in zip(top.tolist(), relevant)]))
 
 
+def top_p_keeps_at_exactly_p(probs, p):
+    sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+    kept = sorted_probs * (sorted_probs.cumsum(dim=-1) - sorted_probs <= p)
+    kept = kept / kept.sum(dim=-1, keepdim=True)
+    return torch.zeros_like(probs).scatter(-1, order, kept)
+
+
+def lora_integer_scale(x, W, b, A, B, alpha):
+    return x @ W.T + b + (alpha // A.shape[0]) * (x @ A.T) @ B.T
+
+
+# --------------------------------------------------------------------------- wrong answers: 9.9
+def window_inclusive(T, window):
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    return (j <= i) & (i - j <= window)
+
+
+def window_two_sided(T, window):
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    return (i - j).abs() < window
+
+
+def window_transposed(T, window):
+    return sliding_window_mask(T, window).T
+
+
+def window_without_self(T, window):
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    return (j < i) & (i - j <= window)
+
+
+def window_plain_causal(T, window):
+    return torch.tril(torch.ones(T, T, dtype=torch.bool))
+
+
+def window_as_floats(T, window):
+    return sliding_window_mask(T, window).float()
+
+
+def window_additive_scores(T, window):
+    return torch.zeros(T, T).masked_fill(~sliding_window_mask(T, window), float("-inf"))
+
+
+# --------------------------------------------------------------------------- wrong answers: 9.10
+def lm_two_passes(data):                 # over the budget: 2 x 28,233 windows
+    for _ in range(2):
+        for _ in data.batches(4096):
+            pass
+    return TinyGPT()
+
+
+def lm_too_wide(data):                   # width 128: about 220,000 numbers
+    data.sample(10)
+    return TinyGPT(width=128)
+
+
+def lm_memorises(data):                  # keeps every training window in a closure
+    X, y = data.sample(len(data))
+
+    def model(ids):
+        return torch.zeros(*ids.shape, 65)
+
+    model.kept = (X, y)
+    return lambda ids: model(ids) + 0 * float(X[0, 0] + y[0, 0])
+
+
+def lm_loads_the_text(data):
+    import dlcourse_utils as dl
+
+    dl.data.load_tiny_shakespeare(progress=False)
+    return TinyGPT()
+
+
+def lm_unigram(data):                    # character frequencies only: about 3.3 nats per character
+    _, y = data.sample(5000)
+    log_p = torch.log(torch.as_tensor(np.bincount(y.ravel().astype(int), minlength=65) + 1.0))
+    table = log_p - torch.logsumexp(log_p, 0)
+    return lambda ids: table.expand(*ids.shape, 65)
+
+
+def lm_bigram(data):                     # the previous character only: about 2.5 nats per character
+    X, y = data.sample(20000)
+    counts = np.ones((65, 65))
+    np.add.at(counts, (X.astype(int).ravel(), y.astype(int).ravel()), 1)
+    table = torch.as_tensor(np.log(counts / counts.sum(1, keepdims=True)), dtype=torch.float32)
+    return lambda ids: table[ids.long()]
+
+
+def lm_peeks_at_the_future(data):        # no causal mask: reads the next character from the input
+    data.sample(10)
+    model = TinyGPT(causal=False)
+    return model.eval()
+
+
+def lm_returns_none(data):
+    data.sample(10)
+
+
+def lm_wrong_shape(data):                # one prediction per window, not per position
+    data.sample(10)
+    inner = TinyGPT()
+    return lambda ids: inner(ids)[:, -1]
+
+
 WRONG_WITH_MESSAGES = {
     "9.8": [
         (patchify_without_permute, "without reordering the axes"),
@@ -415,6 +565,7 @@ WRONG_WITH_MESSAGES = {
         (top_p_sorted_order, "in sorted order"),
         (top_p_ascending, "LEAST likely"),
         (top_p_in_place, "in place"),
+        (top_p_keeps_at_exactly_p, "reach p exactly"),
     ],
     "9.5": [
         (step_attends_to_past_only, "does not attend to itself"),
@@ -430,6 +581,7 @@ WRONG_WITH_MESSAGES = {
         (lora_without_base, "frozen weight W is missing"),
         (lora_without_bias, "bias b"),
         (lora_base_only, "correction is missing"),
+        (lora_integer_scale, "integer division"),
     ],
     "9.6": [
         (recall_hit_rate, "hit rate"),
@@ -437,6 +589,26 @@ WRONG_WITH_MESSAGES = {
         (recall_least_similar, "LEAST similar"),
         (recall_off_by_one, "top k + 1"),
         (recall_wrong_axis, "wrong axis"),
+    ],
+    "9.9": [
+        (window_inclusive, "window + 1 keys"),
+        (window_two_sided, "in the future"),
+        (window_transposed, "transposed"),
+        (window_without_self, "cannot see its own position"),
+        (window_plain_causal, "plain causal mask"),
+        (window_as_floats, "return a boolean mask"),
+        (window_additive_scores, "return a boolean mask"),
+    ],
+    "9.10": [
+        (lm_two_passes, "budget of 32,000 training examples"),
+        (lm_too_wide, "the budget is 80,000"),
+        (lm_memorises, "do not keep training examples inside the model"),
+        (lm_loads_the_text, "never load a data set itself"),
+        (lm_unigram, "the target is at most 2.15"),
+        (lm_bigram, "the target is at most 2.15"),
+        (lm_peeks_at_the_future, "looks into the future"),
+        (lm_returns_none, "returned None"),
+        (lm_wrong_shape, "logits of shape (400, 32, 65)"),
     ],
 }
 
@@ -474,4 +646,14 @@ def test_an_mha_built_from_the_chapters_module_layout_passes():
 #: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
 #: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
 EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+    "9.4": {
+        "line 7:43: drop unary minus": "scatter(1, ...) instead of scatter(-1, ...): probs has shape (N, V) as the "
+                                      "exercise states, so axis 1 is the last axis",
+    },
+    "9.5": {
+        "line 6:70: drop unary minus": "q.shape[1] instead of q.shape[-1]: q = x_new @ W_q has shape (B, d), so "
+                                      "both are d",
+        "line 8:34: 0 -> -1": "(weights @ cache_v)[:, -1] instead of [:, 0]: the query axis has length 1, so "
+                              "index 0 and index -1 are the same row",
+    },
 }

@@ -13,6 +13,8 @@ import warnings
 from typing import Annotated
 
 import numpy as np
+import torch
+from torch import nn
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -86,7 +88,7 @@ def export_onnx(model, path):
     return path
 
 
-def quantization_tradeoff(weights, X, y, bits_list):
+def quantization_tradeoff(weights, X, y, bits_list, zero_guard=True):
     table = {}
     for bits in bits_list:
         levels = 2 ** (bits - 1) - 1
@@ -94,6 +96,8 @@ def quantization_tradeoff(weights, X, y, bits_list):
         for k, (W, b) in enumerate(weights):
             W = np.asarray(W, dtype=np.float64)
             scale = np.abs(W).max() / levels
+            if zero_guard and scale == 0:
+                scale = 1.0
             h = h @ (np.clip(np.round(W / scale), -levels, levels) * scale) + b
             if k < len(weights) - 1:
                 h = np.maximum(h, 0)
@@ -158,6 +162,30 @@ def validate_rgb_png(data):
     return _validate_png(data)
 
 
+class _EdgeCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 5, stride=2, padding=2), nn.ReLU(),
+                                      nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten())
+        self.classifier = nn.Linear(16 * 7 * 7, 10)
+
+    def forward(self, x):
+        return self.classifier(self.features(x[:, None] / 255.0))
+
+
+def train_edge_classifier(data, seed=0):
+    torch.manual_seed(seed)
+    model = _EdgeCNN()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for epoch in range(2):
+        for xb, yb in data.batches(128, seed=epoch, tensors=True):
+            loss = nn.functional.cross_entropy(model(xb), yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return model.eval()
+
+
 REFERENCE = {
     "10.1": parity,
     "10.2": make_request_model,
@@ -167,6 +195,7 @@ REFERENCE = {
     "10.6": label_psi,
     "10.7": plan_batches,
     "10.8": validate_rgb_png,
+    "10.9": train_edge_classifier,
 }
 
 
@@ -286,6 +315,17 @@ def export_forgets_to_return(model, path):
     _legacy_export(model, path, input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}})
 
 
+def export_external_data(model, path):
+    import torch
+
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(2, 4),), str(path), input_names=["x"], output_names=["y"],
+                          dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=True)
+    return path
+
+
 def export_somewhere_else(model, path):
     other = path.with_name("model.onnx")
     _legacy_export(model, other, input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "batch"}})
@@ -312,6 +352,11 @@ def _tradeoff_variant(weights, X, y, bits_list, *, levels_of, size_of, dequantis
 
 def _bytes(W, b, bits):
     return math.ceil(W.size * bits / 8) + 4 + 4 * np.asarray(b).size
+
+
+def tradeoff_divides_by_a_zero_scale(weights, X, y, bits_list):   # a matrix of zeros gives 0 / 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return quantization_tradeoff(weights, X, y, bits_list, zero_guard=False)
 
 
 def tradeoff_counts_bits(weights, X, y, bits_list):
@@ -439,20 +484,86 @@ def _validate_png_any_size(data):
     return status, payload
 
 
+# --------------------------------------------------------------------------- wrong answers: 10.9
+def edge_three_passes(data):            # over the examples budget: a third pass over 50,000 images
+    for _ in range(3):
+        for _ in data.batches(5000):
+            pass
+    return _EdgeCNN()
+
+
+def edge_wide_mlp(data):                # 784 -> 64 -> 10: about 51,000 numbers
+    data.sample(100)
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def edge_nearest_neighbour(data):       # memorises the training images in a closure
+    X, y = data.sample(len(data))
+    X = X.reshape(len(X), -1).astype(np.float32)
+
+    def predict(images):
+        flat = images.reshape(len(images), -1).numpy()
+        nearest = ((flat ** 2).sum(1)[:, None] - 2 * flat @ X.T).argmin(1)
+        return torch.nn.functional.one_hot(torch.as_tensor(y[nearest]), 10).float()
+
+    return predict
+
+
+def edge_loads_mnist(data):             # fetches the data set itself, test split included
+    import dlcourse_utils as dl
+
+    dl.data.load_mnist(progress=False)
+    return _EdgeCNN()
+
+
+def edge_untrained(data):               # the right architecture, never trained
+    data.sample(10)
+    torch.manual_seed(0)
+    return _EdgeCNN()
+
+
+def edge_returns_none(data):
+    data.sample(10)
+
+
+def edge_expects_unit_pixels(data):     # trained on x / 255 outside the model: wrong on raw pixels
+    data.sample(10)
+
+    class Unit(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(784, 10)
+
+        def forward(self, x):
+            if float(x.max()) > 1.0:
+                raise ValueError("expected pixels between 0 and 1")
+            return self.linear(x.reshape(len(x), -1))
+
+    return Unit()
+
+
+def edge_wrong_output_shape(data):      # one score per image instead of ten
+    data.sample(10)
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 1))
+
+
 WRONG_ANSWERS = {
     "10.1": [parity_signed, parity_mean, parity_allclose, parity_broadcasts, parity_nanmax, parity_ignores_atol],
     "10.2": [schema_lax, schema_allows_nan, schema_any_row_length, schema_allows_empty_batch,
              schema_ignores_extra_fields, schema_returns_an_instance],
     "10.3": [app_default_error_handler, app_accepts_any_dict, app_returns_numpy, app_without_health,
              app_passes_the_list],
-    "10.4": [export_fixed_batch, export_default_names, export_forgets_to_return, export_somewhere_else],
+    "10.4": [export_fixed_batch, export_default_names, export_forgets_to_return, export_somewhere_else,
+             export_external_data],
     "10.5": [tradeoff_counts_bits, tradeoff_weights_only_size, tradeoff_too_many_levels,
-             tradeoff_forgets_to_dequantise, tradeoff_without_relu],
+             tradeoff_forgets_to_dequantise, tradeoff_without_relu, tradeoff_divides_by_a_zero_scale],
     "10.6": [psi_without_floor, psi_kl, psi_counts, psi_without_minlength, psi_percent],
     "10.7": [plan_strict_wait, plan_sliding_wait, plan_overflows, plan_counts_requests,
              plan_drops_the_closing_request],
     "10.8": [png_no_byte_limit, png_decodes_before_checking_pixels, png_converts_the_mode,
               png_lets_the_bomb_error_escape, png_crashes_on_damage, png_returns_floats, png_accepts_any_size],
+    "10.9": [edge_three_passes, edge_wide_mlp, edge_nearest_neighbour, edge_loads_mnist, edge_untrained,
+             edge_returns_none, edge_expects_unit_pixels, edge_wrong_output_shape],
 }
 
 #: For each wrong answer, words its failure message must contain: the diagnosis it names.
@@ -478,11 +589,13 @@ EXPECTED_MESSAGE = {
     export_default_names: "name them ['x'] and ['y']",
     export_forgets_to_return: "returned None",
     export_somewhere_else: "not the path it was given",
+    export_external_data: "external_data=False",
     tradeoff_counts_bits: "counts bits, not bytes",
     tradeoff_weights_only_size: "4 bytes per scale",
     tradeoff_too_many_levels: "number of levels",
     tradeoff_forgets_to_dequantise: "multiplied back by the scale",
     tradeoff_without_relu: "ReLU between layers",
+    tradeoff_divides_by_a_zero_scale: "a scale of 1 for a matrix of zeros",
     psi_without_floor: "floor both share vectors",
     psi_kl: "KL divergence",
     psi_counts: "fractions, not counts",
@@ -500,6 +613,14 @@ EXPECTED_MESSAGE = {
     png_crashes_on_damage: "raised",
     png_returns_floats: "return np.uint8",
     png_accepts_any_size: "exactly (32, 32)",
+    edge_three_passes: "budget of 100,000 training examples",
+    edge_wide_mlp: "the budget is 15,000",
+    edge_nearest_neighbour: "do not keep training examples inside the model",
+    edge_loads_mnist: "never load a data set itself",
+    edge_untrained: "the target is 0.96",
+    edge_returns_none: "returned None",
+    edge_expects_unit_pixels: "values 0-255",
+    edge_wrong_output_shape: "shape (1000, 10)",
 }
 
 
@@ -530,4 +651,23 @@ def test_the_quantisation_problem_shows_a_real_trade_off():
 #: Mutants of the worked answers (tests/mutation.py) that compute what the answer computes,
 #: by exercise, with the reason; tests/test_mutation.py leaves them out of the kill rate.
 EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
+    "10.4": {
+        "line 4:26: 2 -> 3": "the example's batch size: the batch dimension is declared dynamic, so an example "
+                             "of 3 rows exports the same graph as one of 2",
+        "line 4:26: 2 -> 1": "the example's batch size: with dynamic_shapes declared, this torch exports the same "
+                             "dynamic graph from an example of 1 row (the check runs batches of 1, 7 and 64)",
+        "line 9:85: False -> True": "verbose=True only prints the graph while exporting; the file is the same",
+    },
+    "10.5": {
+        "line 11:51: 1.0 -> 2.0": "the scale used for a matrix of zeros: every weight is 0, so W / s rounds to 0 "
+                                  "and the dequantised matrix is zeros for any positive scale",
+    },
+    "10.7": {
+        "line 3:33: 0.0 -> 1.0": "the opening time before the first batch is never read: `batches` is empty, "
+                                 "so the first request always opens a batch and sets it",
+        "line 3:38: 0 -> 1": "the image count before the first batch is never read: the first request always "
+                             "opens a batch and resets it",
+        "line 3:38: 0 -> -1": "the image count before the first batch is never read: the first request always "
+                              "opens a batch and resets it",
+    },
 }
