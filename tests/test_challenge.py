@@ -91,6 +91,16 @@ def test_count_parameters_counts_buffers_kept_tensors_closures_and_globals():
     assert count_parameters(lambda X: data) == 300  # keeping the training data is storing it
 
 
+def test_count_parameters_counts_a_trained_keras_model_once_with_the_arrays_it_keeps():
+    keras = pytest.importorskip("keras")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8), keras.layers.Dense(2)])
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.zeros((8, 4)), np.zeros((8, 2)), epochs=1, verbose=0)  # trained: TF tracking attached
+    assert count_parameters(model) == model.count_params() == 4 * 8 + 8 + 8 * 2 + 2
+    model.memory = np.zeros((100, 4))
+    assert count_parameters(model) == 58 + 400
+
+
 _KEPT_GLOBALLY = np.zeros((500, 2))
 
 

@@ -237,6 +237,14 @@ def challenge_data(exercise_id: str) -> tuple[TrainingData, tuple[Any, Any]]:
 
 
 # --------------------------------------------------------------------------- counting
+def _has(obj: Any, name: str) -> bool:
+    """``hasattr`` that also survives attribute lookups raising other errors (TensorFlow's trackers do)."""
+    try:
+        return hasattr(obj, name)
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def count_parameters(model: Any) -> int:
     """Numbers stored in ``model``: parameters, buffers and any other arrays it holds.
 
@@ -257,10 +265,20 @@ def count_parameters(model: Any) -> int:
             return int(obj._X.size + obj._y.size)
         if isinstance(obj, np.ndarray):
             return int(obj.size) if obj.dtype != object else sum(walk(v, depth + 1) for v in obj.ravel())
-        if hasattr(obj, "numel") and hasattr(obj, "detach"):  # a torch tensor or parameter
+        if _has(obj, "numel") and _has(obj, "detach"):  # a torch tensor or parameter
             return int(obj.numel())
-        if hasattr(obj, "weights") and hasattr(obj, "count_params"):  # a Keras model or layer
-            return sum(int(np.prod(w.shape)) for w in obj.weights) + walk_attributes(obj, depth, skip_arrays=True)
+        if _has(obj, "weights") and _has(obj, "count_params"):  # a Keras model or layer
+            # Its weights once (Keras' own tracking lists reach each layer several times), plus
+            # NumPy arrays kept on the model as attributes or inside attribute containers.
+            kept = 0
+            for value in vars(obj).values():
+                items = (value.values() if isinstance(value, dict)
+                         else value if isinstance(value, (list, tuple)) else [value])
+                for item in items:
+                    if isinstance(item, np.ndarray) and id(item) not in seen:
+                        seen.add(id(item))
+                        kept += int(item.size)
+            return sum(int(np.prod(w.shape)) for w in obj.weights) + kept
         if isinstance(obj, dict):
             return sum(walk(v, depth + 1) for v in obj.values())
         if isinstance(obj, (list, tuple, set, frozenset)):
@@ -277,21 +295,21 @@ def count_parameters(model: Any) -> int:
             code, scope = getattr(func, "__code__", None), getattr(func, "__globals__", {})
             for global_name in getattr(code, "co_names", ()):  # notebook globals it reads, e.g. X_train
                 value = scope.get(global_name)
-                if isinstance(value, (np.ndarray, dict, list, tuple, types.FunctionType)) or hasattr(value, "numel"):
+                if isinstance(value, (np.ndarray, dict, list, tuple, types.FunctionType)) or _has(value, "numel"):
                     total += walk(value, depth + 1)
             return total
-        if hasattr(obj, "named_parameters") and hasattr(obj, "buffers"):  # a torch Module
+        if _has(obj, "named_parameters") and _has(obj, "buffers"):  # a torch Module
             total = 0
             for tensor in [*obj.parameters(), *obj.buffers()]:
                 if id(tensor) not in seen:
                     seen.add(id(tensor))
                     total += int(tensor.numel())
             for module in obj.modules():
-                total += walk_attributes(module, depth, skip_arrays=False)
+                total += walk_attributes(module, depth)
             return total
-        return walk_attributes(obj, depth, skip_arrays=False)
+        return walk_attributes(obj, depth)
 
-    def walk_attributes(obj: Any, depth: int, skip_arrays: bool) -> int:
+    def walk_attributes(obj: Any, depth: int) -> int:
         attributes = getattr(obj, "__dict__", None)
         if not isinstance(attributes, dict):
             return 0
@@ -299,8 +317,6 @@ def count_parameters(model: Any) -> int:
         for name, value in attributes.items():
             if name in ("_parameters", "_buffers", "_modules") or isinstance(
                     value, (type, types.BuiltinFunctionType, types.ModuleType)):
-                continue
-            if skip_arrays and hasattr(value, "shape"):
                 continue
             total += walk(value, depth + 1)
         return total
