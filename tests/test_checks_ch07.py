@@ -4,7 +4,10 @@ Trained Keras models are too slow for a unit test, so the "autoencoders" here ar
 linear ones (PCA), which is what a linear autoencoder learns anyway: a PCA pair with
 a 32-number code passes the reconstruction check, a 3-number one does not; PCA
 projection also removes enough noise to pass the denoising check, the identity does
-not. ``tests/test_exercises.py`` reads ``WRONG_WITH_MESSAGES`` too.
+not. Exercise 7.4 is a budgeted challenge: its reference trains a small PyTorch denoiser
+(about a minute on a busy 2-core machine), and its wrong answers break the budget, keep the
+training digits, load data themselves, or denoise without learning (a median filter).
+``tests/test_exercises.py`` reads ``WRONG_WITH_MESSAGES`` too.
 """
 from __future__ import annotations
 
@@ -12,6 +15,9 @@ import functools
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
@@ -70,13 +76,51 @@ def cluster_scores(images, labels, encoder, num_clusters, seed):
 _ENCODE_64, _DECODE_64 = _pca_pair(64)
 _ENCODE_5, _DECODE_5 = _pca_pair(5)
 
+def _denoiser_net(hidden: int = 512, code: int = 128) -> torch.nn.Module:
+    return torch.nn.Sequential(
+        torch.nn.Linear(784, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, code), torch.nn.ReLU(),
+        torch.nn.Linear(code, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 784))
+
+
+def train_denoiser(data, epochs=10, seed=0):
+    """The reference: a 784-512-128-512-784 denoiser, fresh noise at every pass, cross-entropy."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    net = _denoiser_net()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    for epoch in range(epochs):
+        for clean, _ in data.batches(128, seed=seed * 100 + epoch):
+            noisy = np.clip(clean + 0.4 * rng.normal(size=clean.shape), 0.0, 1.0).astype(np.float32)
+            loss = F.binary_cross_entropy_with_logits(net(torch.from_numpy(noisy)), torch.from_numpy(clean))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return torch.nn.Sequential(net, torch.nn.Sigmoid())
+
+
+def pca_reconstruct(X, k):
+    mean = X.mean(axis=0)
+    _, _, Vt = np.linalg.svd(X - mean, full_matrices=False)
+    V = Vt[:k].T
+    return mean + (X - mean) @ V @ V.T
+
+
+def flag_anomalies(x_normal, recon_normal, x_new, recon_new, false_alarm_rate):
+    normal_scores = ((x_normal - recon_normal) ** 2).mean(axis=1)
+    new_scores = ((x_new - recon_new) ** 2).mean(axis=1)
+    threshold = float(np.quantile(normal_scores, 1 - false_alarm_rate))
+    return threshold, new_scores > threshold
+
+
 REFERENCE = {
     "7.1": add_noise,
     "7.2": _pca_pair(32),                              # a linear autoencoder with a 32-number code
     "7.3": latent_map,
-    "7.4": lambda x: _DECODE_64(_ENCODE_64(x)),        # projection onto 64 components removes noise
+    "7.4": train_denoiser,
     "7.5": kl_sparsity,
     "7.6": cluster_scores,
+    "7.7": pca_reconstruct,
+    "7.8": flag_anomalies,
 }
 
 
@@ -185,20 +229,58 @@ def latent_map_returns_estimator(encoder, images, seed):
 
 
 # --------------------------------------------------------------------------- wrong answers: 7.4
-def denoiser_identity(x):
-    return np.asarray(x)
+def train_median_filter(data):                       # no learning: the check's baseline
+    next(data.batches(128))
+    return lambda x: ndimage.median_filter(np.asarray(x).reshape(-1, 28, 28), size=(1, 3, 3)).reshape(len(x), 784)
 
 
-def denoiser_average_digit(x):
-    return np.tile(_digits().mean(axis=0), (len(x), 1))
+def train_identity(data):
+    next(data.batches(128))
+    return lambda x: np.asarray(x)
 
 
-def denoiser_too_weak(x):
-    return _DECODE_5(_ENCODE_5(x))
+def train_untrained(data):
+    next(data.batches(128))
+    torch.manual_seed(0)
+    return torch.nn.Sequential(_denoiser_net(), torch.nn.Sigmoid())
 
 
-def denoiser_square_output(x):
-    return np.asarray(x).reshape(-1, 28, 28)
+def train_too_many_passes(data):
+    for _ in range(11):                               # 11 passes over 9,600 digits: 105,600 > 96,000
+        for _clean, _ in data.batches(4096):
+            pass
+    return lambda x: np.asarray(x)
+
+
+def train_too_big(data):
+    next(data.batches(128))
+    return torch.nn.Sequential(_denoiser_net(hidden=1024), torch.nn.Sigmoid())   # 1.87 million numbers
+
+
+def train_memoriser(data):                            # keeps every training digit, denoises by lookup
+    clean = np.concatenate([xb for xb, _ in data.batches(4096)])
+
+    def nearest(x):
+        x = np.asarray(x)
+        distances = (x ** 2).sum(1)[:, None] - 2 * x @ clean.T + (clean ** 2).sum(1)
+        return clean[distances.argmin(axis=1)]
+    return nearest
+
+
+def train_loads_data(data):
+    from dlcourse_utils.data import load_mnist
+
+    (images, _), _ = load_mnist(progress=False)
+    return lambda x: np.asarray(x)
+
+
+def train_returns_none(data):
+    next(data.batches(128))
+
+
+def train_square_output(data):
+    next(data.batches(128))
+    return lambda x: np.asarray(x).reshape(-1, 28, 28)
 
 
 # --------------------------------------------------------------------------- wrong answers: 7.5
@@ -231,6 +313,96 @@ def kl_sparsity_unclipped(codes, rho):
 def kl_sparsity_per_unit(codes, rho):
     rho_hat = np.clip(codes.mean(axis=0), 1e-6, 1 - 1e-6)
     return rho * np.log(rho / rho_hat) + (1 - rho) * np.log((1 - rho) / (1 - rho_hat))
+
+
+# --------------------------------------------------------------------------- wrong answers: 7.7
+def pca_uncentred(X, k):
+    _, _, Vt = np.linalg.svd(X, full_matrices=False)
+    V = Vt[:k].T
+    return X @ V @ V.T
+
+
+def pca_mean_not_added_back(X, k):
+    mean = X.mean(axis=0)
+    _, _, Vt = np.linalg.svd(X - mean, full_matrices=False)
+    return (X - mean) @ Vt[:k].T @ Vt[:k]
+
+
+def pca_columns_of_vt(X, k):
+    mean = X.mean(axis=0)
+    _, _, Vt = np.linalg.svd(X - mean, full_matrices=False)
+    V = Vt[:, :k]
+    return mean + (X - mean) @ V @ V.T
+
+
+def pca_smallest_components(X, k):
+    mean = X.mean(axis=0)
+    _, _, Vt = np.linalg.svd(X - mean, full_matrices=False)
+    V = Vt[len(Vt) - k:].T if k else Vt[:0].T
+    return mean + (X - mean) @ V @ V.T
+
+
+def pca_one_too_many(X, k):
+    return pca_reconstruct(X, k + 1)
+
+
+def pca_standardised(X, k):
+    mean, std = X.mean(axis=0), X.std(axis=0)
+    Z = (X - mean) / std
+    _, _, Vt = np.linalg.svd(Z, full_matrices=False)
+    return mean + Z @ Vt[:k].T @ Vt[:k] * std
+
+
+def pca_in_place(X, k):
+    X -= X.mean(axis=0)
+    _, _, Vt = np.linalg.svd(X, full_matrices=False)
+    return X @ Vt[:k].T @ Vt[:k]
+
+
+# --------------------------------------------------------------------------- wrong answers: 7.8
+def anomaly_summed_scores(x_normal, recon_normal, x_new, recon_new, false_alarm_rate):
+    normal = ((x_normal - recon_normal) ** 2).sum(axis=1)
+    new = ((x_new - recon_new) ** 2).sum(axis=1)
+    threshold = float(np.quantile(normal, 1 - false_alarm_rate))
+    return threshold, new > threshold
+
+
+def anomaly_quantile_at_rate(x_normal, recon_normal, x_new, recon_new, false_alarm_rate):
+    normal = ((x_normal - recon_normal) ** 2).mean(axis=1)
+    threshold = float(np.quantile(normal, false_alarm_rate))
+    return threshold, ((x_new - recon_new) ** 2).mean(axis=1) > threshold
+
+
+def anomaly_at_or_above(x_normal, recon_normal, x_new, recon_new, false_alarm_rate):
+    threshold, _ = flag_anomalies(x_normal, recon_normal, x_new, recon_new, false_alarm_rate)
+    return threshold, ((x_new - recon_new) ** 2).mean(axis=1) >= threshold
+
+
+def anomaly_threshold_from_new(x_normal, recon_normal, x_new, recon_new, false_alarm_rate):
+    new = ((x_new - recon_new) ** 2).mean(axis=1)
+    threshold = float(np.quantile(new, 1 - false_alarm_rate))
+    return threshold, new > threshold
+
+
+def anomaly_one_global_error(x_normal, recon_normal, x_new, recon_new, false_alarm_rate):
+    threshold = float(np.mean((x_normal - recon_normal) ** 2))
+    return threshold, ((x_new - recon_new) ** 2).mean(axis=1) > threshold
+
+
+def anomaly_absolute_error(x_normal, recon_normal, x_new, recon_new, false_alarm_rate):
+    normal = np.abs(x_normal - recon_normal).mean(axis=1)
+    threshold = float(np.quantile(normal, 1 - false_alarm_rate))
+    return threshold, np.abs(x_new - recon_new).mean(axis=1) > threshold
+
+
+def anomaly_indices(x_normal, recon_normal, x_new, recon_new, false_alarm_rate):
+    threshold, flags = flag_anomalies(x_normal, recon_normal, x_new, recon_new, false_alarm_rate)
+    return threshold, np.flatnonzero(flags)
+
+
+def anomaly_maximum(x_normal, recon_normal, x_new, recon_new, false_alarm_rate):
+    normal = ((x_normal - recon_normal) ** 2).mean(axis=1)
+    return float(normal.max()), ((x_new - recon_new) ** 2).mean(axis=1) > normal.max()
 
 
 # --------------------------------------------------------------------------- wrong answers: 7.6
@@ -270,7 +442,7 @@ WRONG_WITH_MESSAGES = {
         (add_noise_global_generator, "two calls"),
         (add_noise_as_variance, "noise_std is the standard deviation"),
         (add_noise_in_place, "in place"),
-        (add_noise_uniform, "np.random.default_rng(seed)"),
+        (add_noise_uniform, "does not match the expected noisy images"),
         (add_noise_legacy_seed, "does not match the expected noisy images"),
     ],
     "7.2": [
@@ -291,10 +463,15 @@ WRONG_WITH_MESSAGES = {
         (latent_map_floor_divided, "rounded to 0"),
     ],
     "7.4": [
-        (denoiser_identity, "returns its input unchanged"),
-        (denoiser_average_digit, "should be below 0.035"),
-        (denoiser_too_weak, "should be below 0.035"),
-        (denoiser_square_output, "return flat images"),
+        (train_median_filter, "median filter"),
+        (train_identity, "returns its input unchanged"),
+        (train_untrained, "learns nothing"),
+        (train_too_many_passes, "more than its budget of 96,000"),
+        (train_too_big, "the budget is 1,000,000"),
+        (train_memoriser, "the budget is 1,000,000"),
+        (train_loads_data, "never load a data set itself"),
+        (train_returns_none, "returned None"),
+        (train_square_output, "return flat images"),
     ],
     "7.5": [
         (kl_sparsity_buggy, "that is the bug"),
@@ -304,6 +481,25 @@ WRONG_WITH_MESSAGES = {
         (kl_sparsity_unclipped, "stay finite"),
         (kl_sparsity_per_unit, "one per unit"),
         (kl_sparsity_clipped_below_only, "always fires"),
+    ],
+    "7.7": [
+        (pca_uncentred, "not centred"),
+        (pca_mean_not_added_back, "add it back"),
+        (pca_columns_of_vt, "its rows"),
+        (pca_smallest_components, "least variance"),
+        (pca_one_too_many, "k + 1"),
+        (pca_standardised, "standard deviation"),
+        (pca_in_place, "in place"),
+    ],
+    "7.8": [
+        (anomaly_summed_scores, "summed over the pixels"),
+        (anomaly_quantile_at_rate, "1 - false_alarm_rate"),
+        (anomaly_at_or_above, "strictly above"),
+        (anomaly_threshold_from_new, "normal data only"),
+        (anomaly_one_global_error, "per-example scores"),
+        (anomaly_absolute_error, "absolute differences"),
+        (anomaly_indices, "not the indices"),
+        (anomaly_maximum, "no false alarms"),
     ],
     "7.6": [
         (cluster_scores_pixels_twice, "both clusterings ran on the pixels"),
@@ -318,7 +514,7 @@ WRONG_WITH_MESSAGES = {
 
 
 @pytest.mark.parametrize("exercise_id", ["7.2", "7.4"])
-def test_a_model_left_at_none_is_reported_as_not_written_yet(exercise_id):
+def test_a_model_or_function_left_at_none_is_reported_as_not_written_yet(exercise_id):
     result = grade(exercise_id, None)                  # the exercise notebook sets it to None first
     assert result.passed is False and "not written yet" in result.message
 
@@ -355,6 +551,22 @@ EQUIVALENT_MUTANTS: dict[str, dict[str, str]] = {
     '7.3': {
         'line 3:37: 1 -> 2':
             'reshape(N, -2) is reshape(N, -1)',
+    },
+    '7.2': {
+        'line 4:54: 256 -> 257': "the hidden layers' width is the learner's choice; 255 or 257 units work as well",
+        'line 4:54: 256 -> 255': "the hidden layers' width is the learner's choice; 255 or 257 units work as well",
+        'line 8:67: 256 -> 257': "the hidden layers' width is the learner's choice; 255 or 257 units work as well",
+        'line 8:67: 256 -> 255': "the hidden layers' width is the learner's choice; 255 or 257 units work as well",
+        'line 13:45: 8 -> 9': "the number of epochs is the learner's choice; 7 or 9 train as well",
+        'line 13:45: 8 -> 7': "the number of epochs is the learner's choice; 7 or 9 train as well",
+        'line 13:59: 128 -> 129': "the batch size is the learner's choice; 127 or 129 train as well",
+        'line 13:59: 128 -> 127': "the batch size is the learner's choice; 127 or 129 train as well",
+        'line 13:72: 0 -> 1': "verbose only decides what Keras prints while it trains",
+        'line 13:72: 0 -> -1': "verbose only decides what Keras prints while it trains",
+    },
+    '7.7': {
+        'line 4:53: False -> True':
+            'full_matrices=True only adds rows of Vt after the first min(N, D), and k <= min(N, D): Vt[:k] is the same',
     },
     '7.6': {
         'line 3:37: 1 -> 2':

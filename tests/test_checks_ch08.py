@@ -295,7 +295,51 @@ def nearest_distances(samples, reference):
     return squared.clamp_min(0).min(dim=1).values.sqrt()
 
 
-REFERENCE.update({"8.8": q_sample, "8.9": ddpm_loss, "8.10": reverse_step, "8.11": nearest_distances})
+def kl_gaussians(mu_q, logvar_q, mu_p, logvar_p):
+    ratio = (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp()
+    return 0.5 * (logvar_p - logvar_q + ratio - 1).sum(dim=-1)
+
+
+def ddim_step(x_t, t, t_prev, eps_hat, alpha_bars):
+    abar = alpha_bars[t]
+    abar_prev = alpha_bars[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+    x0_hat = (x_t - (1 - abar).sqrt() * eps_hat) / abar.sqrt()
+    return abar_prev.sqrt() * x0_hat + (1 - abar_prev).sqrt() * eps_hat
+
+
+class _VAE(torch.nn.Module):
+    def __init__(self, latent_dim=16, num_hiddens=256):
+        super().__init__()
+        self.encoder = torch.nn.Sequential(torch.nn.Linear(784, num_hiddens), torch.nn.ReLU(),
+                                           torch.nn.Linear(num_hiddens, 2 * latent_dim))
+        self.decoder = torch.nn.Sequential(torch.nn.Linear(latent_dim, num_hiddens), torch.nn.ReLU(),
+                                           torch.nn.Linear(num_hiddens, 784))
+
+    def encode(self, x):
+        return self.encoder(x).chunk(2, dim=1)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+
+def train_vae(data, latent_dim=16, epochs=5, seed=0, lr=2e-3):
+    """The reference: 16 latent numbers, 256 hidden units, five passes with Adam."""
+    torch.manual_seed(seed)
+    vae = _VAE(latent_dim)
+    optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
+    for epoch in range(epochs):
+        for x, _ in data.batches(128, seed=seed * 100 + epoch, tensors=True):
+            mu, logvar = vae.encode(x)
+            z = reparameterize(mu, logvar, torch.randn_like(mu))
+            loss = vae_loss(vae.decode(z), x, mu, logvar)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return vae
+
+
+REFERENCE.update({"8.8": q_sample, "8.9": ddpm_loss, "8.10": reverse_step, "8.11": nearest_distances,
+                  "8.12": kl_gaussians, "8.13": ddim_step, "8.14": train_vae})
 
 
 # --------------------------------------------------------------------------- wrong answers: 8.8
@@ -413,6 +457,128 @@ def nearest_unclamped(samples, reference):
     squared = (samples ** 2).sum(1, keepdim=True) - 2 * samples @ reference.T + (reference ** 2).sum(1)
     return (squared - 1e-6).min(dim=1).values.sqrt()         # an exact copy rounds below zero: NaN
 
+# --------------------------------------------------------------------------- wrong answers: 8.12
+def kl_gaussians_reversed(mu_q, logvar_q, mu_p, logvar_p):
+    return kl_gaussians(mu_p, logvar_p, mu_q, logvar_q)
+
+
+def kl_gaussians_mean_term_unscaled(mu_q, logvar_q, mu_p, logvar_p):
+    return 0.5 * (logvar_p - logvar_q + logvar_q.exp() / logvar_p.exp() + (mu_q - mu_p) ** 2 - 1).sum(dim=-1)
+
+
+def kl_gaussians_log_ratio_flipped(mu_q, logvar_q, mu_p, logvar_p):
+    ratio = (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp()
+    return 0.5 * (logvar_q - logvar_p + ratio - 1).sum(dim=-1)
+
+
+def kl_gaussians_ignores_p(mu_q, logvar_q, mu_p, logvar_p):
+    return kl_divergence(mu_q, logvar_q)
+
+
+def kl_gaussians_without_half(mu_q, logvar_q, mu_p, logvar_p):
+    return 2 * kl_gaussians(mu_q, logvar_q, mu_p, logvar_p)
+
+
+def kl_gaussians_variances_swapped(mu_q, logvar_q, mu_p, logvar_p):
+    ratio = (logvar_p.exp() + (mu_q - mu_p) ** 2) / logvar_q.exp()
+    return 0.5 * (logvar_p - logvar_q + ratio - 1).sum(dim=-1)
+
+
+def kl_gaussians_without_minus_one(mu_q, logvar_q, mu_p, logvar_p):
+    ratio = (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp()
+    return 0.5 * (logvar_p - logvar_q + ratio).sum(dim=-1)
+
+
+def kl_gaussians_mean_over_dims(mu_q, logvar_q, mu_p, logvar_p):
+    ratio = (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp()
+    return 0.5 * (logvar_p - logvar_q + ratio - 1).mean(dim=-1)
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.13
+def ddim_negative_index(x_t, t, t_prev, eps_hat, alpha_bars):
+    abar, abar_prev = alpha_bars[t], alpha_bars[t_prev]                  # alpha_bars[-1] at t_prev = -1
+    x0_hat = (x_t - (1 - abar).sqrt() * eps_hat) / abar.sqrt()
+    return abar_prev.sqrt() * x0_hat + (1 - abar_prev).sqrt() * eps_hat
+
+
+def ddim_one_step_back(x_t, t, t_prev, eps_hat, alpha_bars):
+    return ddim_step(x_t, t, t - 1, eps_hat, alpha_bars)
+
+
+def ddim_returns_x0(x_t, t, t_prev, eps_hat, alpha_bars):
+    return (x_t - (1 - alpha_bars[t]).sqrt() * eps_hat) / alpha_bars[t].sqrt()
+
+
+def ddim_variance_in_x0(x_t, t, t_prev, eps_hat, alpha_bars):
+    abar = alpha_bars[t]
+    abar_prev = alpha_bars[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+    x0_hat = (x_t - (1 - abar) * eps_hat) / abar.sqrt()
+    return abar_prev.sqrt() * x0_hat + (1 - abar_prev).sqrt() * eps_hat
+
+
+def ddim_no_sqrt_at_prev(x_t, t, t_prev, eps_hat, alpha_bars):
+    abar = alpha_bars[t]
+    abar_prev = alpha_bars[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+    x0_hat = (x_t - (1 - abar).sqrt() * eps_hat) / abar.sqrt()
+    return abar_prev * x0_hat + (1 - abar_prev) * eps_hat
+
+
+def ddim_with_fresh_noise(x_t, t, t_prev, eps_hat, alpha_bars):
+    return ddim_step(x_t, t, t_prev, eps_hat, alpha_bars) + 0.1 * torch.randn_like(x_t)
+
+
+# --------------------------------------------------------------------------- wrong answers: 8.14
+def train_vae_two_numbers(data):                      # the chapter's drawable latent space
+    return train_vae(data, latent_dim=2)
+
+
+def train_vae_untrained(data):
+    next(data.batches(128))
+    torch.manual_seed(0)
+    return _VAE()
+
+
+def train_vae_too_many_passes(data):                 # six passes over 9,600 digits: 57,600 > 48,000
+    vae = train_vae_untrained(data)
+    for _ in range(6):
+        for x, _ in data.batches(128, tensors=True):
+            vae.encode(x)
+    return vae
+
+
+def train_vae_too_big(data):
+    next(data.batches(128))
+    return _VAE(num_hiddens=512)                      # 820,000 numbers
+
+
+def train_vae_keeps_digits(data):
+    vae = train_vae_untrained(data)
+    vae.digits = torch.cat([x for x, _ in data.batches(4096, tensors=True)])   # kept: 7.5 million numbers
+    return vae
+
+
+def train_vae_loads_data(data):
+    from dlcourse_utils.data import load_mnist
+
+    load_mnist(progress=False)
+    return _VAE()
+
+
+def train_vae_returns_none(data):
+    next(data.batches(128))
+
+
+def train_vae_no_encode(data):
+    next(data.batches(128))
+    return torch.nn.Linear(784, 784)
+
+
+def train_vae_sigmoid_output(data):
+    vae = train_vae_untrained(data)
+    vae.decode = lambda z: torch.sigmoid(vae.decoder(z))
+    return vae
+
+
 WRONG_WITH_MESSAGES = {
     "8.1": [
         (reparam_variance_as_std, "uses exp(logvar), the variance"),
@@ -490,6 +656,35 @@ WRONG_WITH_MESSAGES = {
         (reverse_step_divides_by_alpha_bar, "divides by sqrt(alpha_bar_t)"),
         (reverse_step_adds_noise_estimate, "subtracts it"),
         (reverse_step_no_sqrt_on_noise_coefficient, "needs the square root"),
+    ],
+    "8.12": [
+        (kl_gaussians_reversed, "KL(p || q)"),
+        (kl_gaussians_mean_term_unscaled, "not divided by sigma_p^2"),
+        (kl_gaussians_log_ratio_flipped, "wrong sign"),
+        (kl_gaussians_ignores_p, "it ignores p"),
+        (kl_gaussians_without_half, "factor 1/2"),
+        (kl_gaussians_variances_swapped, "swapped in the ratio"),
+        (kl_gaussians_without_minus_one, "the -1 is missing"),
+        (kl_gaussians_mean_over_dims, "averages over the latent dimensions"),
+    ],
+    "8.13": [
+        (ddim_negative_index, "negative index"),
+        (ddim_one_step_back, "instead of to t_prev"),
+        (ddim_returns_x0, "returns the estimate of x0"),
+        (ddim_variance_in_x0, "scaled by sqrt(1 - alpha_bar_t)"),
+        (ddim_no_sqrt_at_prev, "need square roots"),
+        (ddim_with_fresh_noise, "wrong values"),
+    ],
+    "8.14": [
+        (train_vae_untrained, "the target is at most 145"),
+        (train_vae_two_numbers, "the target is at most 145"),
+        (train_vae_too_many_passes, "more than its budget of 48,000"),
+        (train_vae_too_big, "the budget is 450,000"),
+        (train_vae_keeps_digits, "the budget is 450,000"),
+        (train_vae_loads_data, "never load a data set itself"),
+        (train_vae_returns_none, "returned None"),
+        (train_vae_no_encode, "no encode() method"),
+        (train_vae_sigmoid_output, "Return logits"),
     ],
     "8.11": [
         (nearest_squared, "squared distances"),
