@@ -19,6 +19,7 @@ from dlcourse_utils.checks.challenge import (
     TrainingData,
     count_parameters,
     run_challenge,
+    torch_module,
     validation_split,
 )
 
@@ -171,3 +172,11 @@ def test_loaders_work_again_after_the_challenge(tmp_path, monkeypatch):
 def test_challenge_data_names_the_challenges_for_an_unknown_id():
     with pytest.raises(KeyError, match="not a training challenge; the challenges are"):
         challenge_data("1.1")
+
+
+def test_a_trained_model_passed_instead_of_the_function_is_named_and_the_return_type_checked():
+    with pytest.raises(CheckFailed, match="pass the function train itself, not a trained model"):
+        run_challenge(nn.Linear(2, 2), _data(), Budget(), name="train")
+    with pytest.raises(CheckFailed, match="should return the trained PyTorch model"):
+        run_challenge(lambda data: list(data.batches(50)) and (lambda X: X), _data(), Budget(),
+                      name="train", check_model=torch_module("train"))

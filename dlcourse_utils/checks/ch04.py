@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .challenge import Budget, TrainingData, provides_data, run_challenge, validation_split
+from .challenge import Budget, TrainingData, provides_data, run_challenge, torch_module, validation_split
 from .core import CheckFailed, call, diagnose, exercise, expect_array, one_torch_thread
 
 __all__: list[str] = []
@@ -564,14 +564,6 @@ def _digits_challenge_data() -> tuple[TrainingData, tuple[np.ndarray, np.ndarray
     return TrainingData(X_train, y_train, budget=DIGITS_BUDGET, name="the 1,000 training digits"), (X_val, y_val)
 
 
-def _is_module(model: Any) -> None:
-    from torch import nn
-
-    if not isinstance(model, nn.Module):
-        raise CheckFailed(f"train_regularised should return the trained PyTorch model (an nn.Module); it returned a "
-                          f"{type(model).__name__}.")
-
-
 @exercise(
     "4.7",
     "Fix an overfitting model",
@@ -591,15 +583,12 @@ def _is_module(model: Any) -> None:
 @one_torch_thread()
 def _check_regularised(fn: Any) -> None:
     import torch
-    from torch import nn
 
-    if isinstance(fn, nn.Module):
-        raise CheckFailed("pass the function train_regularised itself, not a trained model: the check trains it "
-                          "on the digits it hands over, under the budget.")
     data, _ = _digits_challenge_data()
     state = torch.get_rng_state()
     try:
-        model, report = run_challenge(fn, data, DIGITS_BUDGET, name="train_regularised", check_model=_is_module)
+        model, report = run_challenge(fn, data, DIGITS_BUDGET, name="train_regularised",
+                                      check_model=torch_module("train_regularised"))
     finally:
         torch.set_rng_state(state)
     digits = _mnist()

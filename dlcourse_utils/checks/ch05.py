@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .challenge import Budget, TrainingData, provides_data, run_challenge, validation_split
+from .challenge import Budget, TrainingData, provides_data, run_challenge, torch_module, validation_split
 from .core import CheckFailed, call, exercise, one_torch_thread
 
 __all__: list[str] = []
@@ -345,14 +345,6 @@ def _fashion_challenge_data():
     return TrainingData(X_part, y_part, budget=BUDGET_56, name="the Fashion-MNIST training images"), validation
 
 
-def _fashion_model_only(model: Any) -> None:
-    from torch import nn
-
-    if not isinstance(model, nn.Module):
-        raise CheckFailed(f"train_fashion_cnn should return the trained PyTorch model (an nn.Module), got "
-                          f"{type(model).__name__}.")
-
-
 @exercise(
     "5.6",
     "Beat the linear baseline on Fashion-MNIST within a budget",
@@ -370,13 +362,10 @@ def _fashion_model_only(model: Any) -> None:
 )
 def _check_fashion(fn: Any) -> None:
     import torch
-    from torch import nn
 
-    if isinstance(fn, nn.Module):
-        raise CheckFailed("pass the function train_fashion_cnn itself: the check trains the model, on the "
-                          "training images it hands out, and measures it on the test images.")
     data, _ = _fashion_challenge_data()
-    model, report = run_challenge(fn, data, BUDGET_56, name="train_fashion_cnn", check_model=_fashion_model_only)
+    model, report = run_challenge(fn, data, BUDGET_56, name="train_fashion_cnn",
+                                  check_model=torch_module("train_fashion_cnn"))
     X_test, y_test = _fashion_split("test")
     images = torch.from_numpy(X_test)                                    # (10000, 28, 28), values in [0, 1]
     model = copy.deepcopy(model)

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .challenge import Budget, TrainingData, provides_data, run_challenge
+from .challenge import Budget, TrainingData, provides_data, run_challenge, torch_module
 from .core import CheckFailed, _short, call, close, exercise, expect_array, expect_scalar, one_torch_thread
 
 #: Fresh inputs for the graders of 6.8 and 6.9: each check draws new ones, so a table of shown inputs fails.
@@ -902,14 +902,6 @@ def review_vocabulary() -> list[str]:
     return list(_review_ids()["itos"])
 
 
-def _module_only(model: Any) -> None:
-    from torch import nn
-
-    if not isinstance(model, nn.Module):
-        raise CheckFailed(f"train_sentiment should return the trained PyTorch model (an nn.Module), got "
-                          f"{type(model).__name__}.")
-
-
 @exercise(
     "6.10",
     "A sentiment classifier within a budget",
@@ -928,13 +920,10 @@ def _module_only(model: Any) -> None:
 )
 def _check_sentiment(fn: Any) -> None:
     import torch
-    from torch import nn
 
-    if isinstance(fn, nn.Module):
-        raise CheckFailed("pass the function train_sentiment itself: the check trains the model on the reviews "
-                          "it hands out, and measures it on the test reviews.")
     data, _ = _review_challenge_data()
-    model, report = run_challenge(fn, data, BUDGET_610, name="train_sentiment", check_model=_module_only)
+    model, report = run_challenge(fn, data, BUDGET_610, name="train_sentiment",
+                                  check_model=torch_module("train_sentiment"))
     X_test, y_test = _review_ids()["test"]
     model.eval()
     try:

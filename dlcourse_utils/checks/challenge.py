@@ -35,7 +35,7 @@ import numpy as np
 from .core import CheckFailed, call
 
 __all__ = ["Budget", "BudgetExceeded", "Report", "TrainingData", "challenge_data", "count_parameters",
-           "provides_data", "run_challenge", "validation_split"]
+           "provides_data", "run_challenge", "torch_module", "validation_split"]
 
 
 class BudgetExceeded(RuntimeError):
@@ -325,6 +325,18 @@ def count_parameters(model: Any) -> int:
 
 
 # --------------------------------------------------------------------------- running
+def torch_module(name: str) -> Callable[[Any], None]:
+    """A ``check_model`` for :func:`run_challenge` that requires a PyTorch ``nn.Module``."""
+    def check(model: Any) -> None:
+        from torch import nn
+
+        if not isinstance(model, nn.Module):
+            raise CheckFailed(f"{name} should return the trained PyTorch model (an nn.Module), got "
+                              f"{type(model).__name__}.")
+
+    return check
+
+
 def run_challenge(train: Callable, data: TrainingData, budget: Budget, *, name: str = "train",
                   check_model: Callable[[Any], None] | None = None) -> tuple[Any, Report]:
     """Call ``train(data)`` under ``budget``; return what it returned and what it spent.
@@ -336,6 +348,11 @@ def run_challenge(train: Callable, data: TrainingData, budget: Budget, *, name: 
     """
     from .. import data as datasets
 
+    if _has(train, "parameters") or (_has(train, "weights") and _has(train, "count_params")):
+        raise CheckFailed(
+            f"pass the function {name} itself, not a trained model: the check trains it on the examples it "
+            "hands over, under the budget, and then measures the model it returns."
+        )
     began = time.perf_counter()
     try:
         with datasets.loaders_blocked(
