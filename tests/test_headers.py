@@ -91,7 +91,9 @@ def test_chapter_closing_sections(path):
 @pytest.mark.parametrize("path", [p for p in ALL if "chapters" not in p.parts], ids=rel)
 def test_exercise_notebooks_import_the_checks(path):
     nb = nbformat.read(path, as_version=4)
-    assert "from dlcourse_utils.checks import check, hint" in nb.cells[4].source
+    imported = re.search(r"^from dlcourse_utils\.checks import (.+)$", nb.cells[4].source, re.M)
+    assert imported and {"check", "hint"} <= {name.strip() for name in imported.group(1).split(",")}, \
+        "the set-up cell must import check and hint from dlcourse_utils.checks"
 
 
 LEAKS = [
